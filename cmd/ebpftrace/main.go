@@ -1,0 +1,268 @@
+// Command ebpftrace traces Linux with chains of Go expressions compiled
+// straight to eBPF. See README.md and docs/LANGUAGE.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ebpftrace/ebpftrace/compiler"
+	"github.com/ebpftrace/ebpftrace/dsl"
+	"github.com/ebpftrace/ebpftrace/internal/tracefs"
+	"github.com/ebpftrace/ebpftrace/runtime"
+)
+
+const usage = `ebpftrace: trace Linux with chains of Go expressions compiled to eBPF
+
+usage:
+  ebpftrace -e 'PROGRAM' [options]   run a one-liner
+  ebpftrace [options] FILE.ebt       run a script
+  ebpftrace -l ['PATTERN']           list probes (tracepoints) matching a glob
+
+examples:
+  ebpftrace -e 'tracepoint("raw_syscalls:sys_enter").by(comm).count()'
+  ebpftrace -e 'tracepoint("syscalls:sys_enter_openat").print("%s %s", comm, str(args.filename))'
+  ebpftrace -c 'dd if=/dev/zero of=/dev/null bs=4k count=100' \
+      -e 'tracepoint("syscalls:sys_exit_read").hist(args.ret)'
+
+options:
+`
+
+// config is the parsed command line.
+type config struct {
+	program  string
+	file     string
+	cmd      string
+	pid      int
+	format   string
+	list     string
+	listSet  bool
+	dump     string
+	duration time.Duration
+}
+
+func main() {
+	if isChildShim() {
+		runChildShim()
+		return
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("ebpftrace", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.program, "e", "", "run this `program`")
+	fs.StringVar(&c.cmd, "c", "", "run `command` (split like a shell does), trace only it, and stop when it exits")
+	fs.IntVar(&c.pid, "p", 0, "trace only process `PID`")
+	fs.StringVar(&c.format, "f", "text", "output `format`: text or json (one object a line)")
+	fs.StringVar(&c.list, "l", "", "list probes matching `pattern` (glob; tracepoints as category:name)")
+	fs.StringVar(&c.dump, "dump", "", "show the parsed program (`ast`) or the generated eBPF (asm) and exit")
+	fs.DurationVar(&c.duration, "duration", 0, "run for `d` (e.g. 5s), then print and exit")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	// -l may come without a pattern.
+	for i, a := range args {
+		if (a == "-l" || a == "--l") && (i+1 == len(args) || strings.HasPrefix(args[i+1], "-")) {
+			args = append(append(append([]string{}, args[:i]...), "-l", "*"), args[i+1:]...)
+			break
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "l" {
+			c.listSet = true
+		}
+	})
+	switch rest := fs.Args(); {
+	case len(rest) > 1:
+		return nil, fmt.Errorf("one script file at a time (got %s)", strings.Join(rest, " "))
+	case len(rest) == 1 && c.program != "":
+		return nil, errors.New("give either -e PROGRAM or a script FILE, not both")
+	case len(rest) == 1:
+		c.file = rest[0]
+	}
+	if c.format != "text" && c.format != "json" {
+		return nil, fmt.Errorf("-f %s: the output format is text or json", c.format)
+	}
+	if c.dump != "" && c.dump != "ast" && c.dump != "asm" {
+		return nil, fmt.Errorf("--dump %s: dump ast or asm", c.dump)
+	}
+	if c.cmd != "" && c.pid != 0 {
+		return nil, errors.New("give either -c CMD or -p PID, not both")
+	}
+	return c, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "ebpftrace: %v\n", err)
+		return 2
+	}
+	if c.listSet {
+		return listProbes(c.list, stdout, stderr)
+	}
+	src, err := readProgram(c)
+	if err != nil {
+		fmt.Fprintf(stderr, "ebpftrace: %v\n", err)
+		return 2
+	}
+	prog, err := dsl.Parse(src.Name, src.Text)
+	if err != nil {
+		fmt.Fprint(stderr, dsl.Render(err, src))
+		return 1
+	}
+	if c.dump == "ast" {
+		fmt.Fprint(stdout, dsl.Dump(prog))
+		return 0
+	}
+
+	ctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stopSignals()
+
+	var child *childProcess
+	pid := c.pid
+	if c.cmd != "" && c.dump == "" {
+		child, err = startChild(c.cmd)
+		if err != nil {
+			fmt.Fprintf(stderr, "ebpftrace: -c: %v\n", err)
+			return 1
+		}
+		defer child.kill()
+		pid = child.pid
+	}
+	if pid != 0 && c.dump == "" {
+		if err := unix.Kill(pid, 0); err != nil && !errors.Is(err, unix.EPERM) {
+			fmt.Fprintf(stderr, "ebpftrace: -p %d: no such process\n", pid)
+			return 1
+		}
+	}
+
+	env := &compiler.Env{Tracepoints: &tracefs.Lazy{}, PID: pid, StartNs: monotonicNow()}
+	p, err := compiler.Compile(prog, env)
+	if err != nil {
+		fmt.Fprint(stderr, dsl.Render(err, src))
+		return 1
+	}
+	if c.dump == "asm" {
+		dumpAsm(stdout, p)
+		return 0
+	}
+
+	sess, err := runtime.Start(p, runtime.Options{Stdout: stdout, Stderr: stderr, JSON: c.format == "json"})
+	if err != nil {
+		fmt.Fprint(stderr, dsl.Render(err, src))
+		return 1
+	}
+	fmt.Fprintf(stderr, "Attached %d probe%s\n", sess.Attached(), plural(sess.Attached()))
+
+	if c.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.duration)
+		defer cancel()
+	}
+	if child != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		if err := child.release(); err != nil {
+			sess.Close()
+			fmt.Fprintf(stderr, "ebpftrace: -c: %v\n", err)
+			return 1
+		}
+		go func() {
+			child.wait()
+			cancel()
+		}()
+	}
+	if err := sess.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "ebpftrace: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// readProgram returns the program text from -e, a file, or standard input
+// when it is not a terminal.
+func readProgram(c *config) (*dsl.Source, error) {
+	switch {
+	case c.program != "":
+		return &dsl.Source{Name: "<input>", Text: c.program}, nil
+	case c.file != "":
+		b, err := os.ReadFile(c.file)
+		if err != nil {
+			return nil, err
+		}
+		return &dsl.Source{Name: c.file, Text: string(b)}, nil
+	}
+	if st, err := os.Stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice == 0 {
+		b, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			return nil, fmt.Errorf("read the program from standard input: %w", err)
+		}
+		return &dsl.Source{Name: "<stdin>", Text: string(b)}, nil
+	}
+	return nil, errors.New("no program: give -e 'PROGRAM' or a script file (see -h)")
+}
+
+func monotonicNow() uint64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
+}
+
+func dumpAsm(w io.Writer, p *compiler.Program) {
+	for _, pr := range p.Probes {
+		spec := p.Spec.Programs[pr.Program]
+		fmt.Fprintf(w, "%s %s (%s, %d instructions):\n", pr.Program, pr.Name, spec.Type, len(spec.Instructions))
+		fmt.Fprintf(w, "%v\n", spec.Instructions)
+	}
+}
+
+func listProbes(pattern string, stdout, stderr io.Writer) int {
+	pattern = strings.TrimPrefix(pattern, "tracepoint:")
+	fs, err := tracefs.Open()
+	if err != nil {
+		fmt.Fprintf(stderr, "ebpftrace: %v\n", err)
+		return 1
+	}
+	names, err := fs.Match(pattern)
+	if err != nil {
+		fmt.Fprintf(stderr, "ebpftrace: %v\n", err)
+		return 1
+	}
+	for _, n := range names {
+		fmt.Fprintf(stdout, "tracepoint:%s\n", n)
+	}
+	if len(names) == 0 {
+		fmt.Fprintf(stderr, "ebpftrace: no probe matches %q\n", pattern)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,208 @@
+package compiler
+
+import (
+	"sort"
+
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/ebpftrace/ebpftrace/dsl"
+)
+
+// builtinValue is one name a chain can read (`pid`, `comm`, …): its type
+// rule and its code. Scalars generate into a new val; strings into memory.
+type builtinValue struct {
+	name   string
+	doc    string
+	typ    func(cc *chainCtx, e *dsl.Ident) (*Type, error)
+	gen    func(cc *chainCtx) val
+	genMem func(cc *chainCtx, dst mem)
+}
+
+// builtinFunc is one function (`str`, `hex`, …).
+type builtinFunc struct {
+	name             string
+	usage            string
+	doc              string
+	minArgs, maxArgs int
+	typ              func(cc *chainCtx, e *dsl.Call) (*Type, error)
+	gen              func(cc *chainCtx, e *dsl.Call) val
+	genMem           func(cc *chainCtx, e *dsl.Call, dst mem)
+}
+
+var builtinValues = map[string]*builtinValue{}
+var builtinFuncs = map[string]*builtinFunc{}
+
+func init() {
+	for _, b := range []*builtinValue{
+		helperValue("pid", "process id (thread group id)", asm.FnGetCurrentPidTgid, func(g *gen) { g.emit(asm.RSh.Imm(asm.R0, 32)) }, tUint32),
+		helperValue("tid", "thread id", asm.FnGetCurrentPidTgid, func(g *gen) { g.emit(asm.Mov.Reg32(asm.R0, asm.R0)) }, tUint32),
+		helperValue("uid", "user id", asm.FnGetCurrentUidGid, func(g *gen) { g.emit(asm.Mov.Reg32(asm.R0, asm.R0)) }, tUint32),
+		helperValue("gid", "group id", asm.FnGetCurrentUidGid, func(g *gen) { g.emit(asm.RSh.Imm(asm.R0, 32)) }, tUint32),
+		helperValue("cpu", "the CPU the probe fired on", asm.FnGetSmpProcessorId, nil, tUint32),
+		helperValue("nsecs", "CLOCK_MONOTONIC nanoseconds", asm.FnKtimeGetNs, nil, tUint64),
+		helperValue("cgroup", "cgroup v2 id of the current task", asm.FnGetCurrentCgroupId, nil, tUint64),
+		{
+			name: "elapsed", doc: "nanoseconds since ebpftrace started",
+			typ: func(*chainCtx, *dsl.Ident) (*Type, error) { return tUint64, nil },
+			gen: func(cc *chainCtx) val {
+				g := cc.g
+				v := g.newVal()
+				g.call(asm.FnKtimeGetNs)
+				g.emit(asm.LoadImm(asm.R1, int64(cc.env.StartNs), asm.DWord), asm.Sub.Reg(asm.R0, asm.R1))
+				g.store(v, asm.R0)
+				return v
+			},
+		},
+		{
+			name: "comm", doc: "name of the current task (16 bytes)",
+			typ: func(*chainCtx, *dsl.Ident) (*Type, error) { return tComm, nil },
+			genMem: func(cc *chainCtx, dst mem) {
+				cc.g.addr(dst, asm.R1)
+				cc.g.emit(asm.Mov.Imm(asm.R2, 16))
+				cc.g.call(asm.FnGetCurrentComm)
+			},
+		},
+		{
+			name: "probe", doc: "the probe's full name",
+			typ: func(cc *chainCtx, _ *dsl.Ident) (*Type, error) { return constString(cc.t.name), nil },
+		},
+		{
+			name: "args", doc: "the probe's typed arguments: args.<field>",
+			typ: func(cc *chainCtx, e *dsl.Ident) (*Type, error) {
+				if len(cc.t.args) == 0 {
+					msg := "%s probes have no args"
+					if cc.t.rawArgs > 0 {
+						msg += "; read raw arguments as arg0…arg9"
+					}
+					return nil, dsl.Errorf(e.Pos, msg, cc.t.attach.Kind)
+				}
+				return &Type{Kind: TArgs}, nil
+			},
+		},
+		{
+			name: "retval", doc: "the return value (return probes)",
+			typ: func(cc *chainCtx, e *dsl.Ident) (*Type, error) {
+				return nil, dsl.Errorf(e.Pos, "retval is only set on return probes (kretprobe, uretprobe, fexit), not on %s", cc.t.attach.Kind)
+			},
+		},
+	} {
+		builtinValues[b.name] = b
+	}
+
+	for _, f := range []*builtinFunc{
+		{
+			name: "str", usage: "str(ptr[, len])", doc: "read a NUL-terminated string (64 bytes unless len says)",
+			minArgs: 1, maxArgs: 2, typ: typeStr, genMem: genStr,
+		},
+		{
+			name: "hex", usage: "hex(x)", doc: "show a number in hexadecimal",
+			minArgs: 1, maxArgs: 1,
+			typ: func(cc *chainCtx, e *dsl.Call) (*Type, error) {
+				t := cc.types[e.Args[0]]
+				if !t.isScalar() {
+					return nil, dsl.Errorf(e.Args[0].Position(), "hex takes a number, not %s", t)
+				}
+				h := *t
+				h.Hex = true
+				return &h, nil
+			},
+			gen: func(cc *chainCtx, e *dsl.Call) val { return cc.genScalar(e.Args[0]) },
+		},
+	} {
+		builtinFuncs[f.name] = f
+	}
+}
+
+// helperValue is a scalar that one helper call returns, then fix adjusts.
+func helperValue(name, doc string, fn asm.BuiltinFunc, fix func(*gen), t *Type) *builtinValue {
+	return &builtinValue{
+		name: name, doc: doc,
+		typ: func(*chainCtx, *dsl.Ident) (*Type, error) { return t, nil },
+		gen: func(cc *chainCtx) val {
+			g := cc.g
+			v := g.newVal()
+			g.call(fn)
+			if fix != nil {
+				fix(g)
+			}
+			g.store(v, asm.R0)
+			return v
+		},
+	}
+}
+
+func typeStr(cc *chainCtx, e *dsl.Call) (*Type, error) {
+	t := cc.types[e.Args[0]]
+	n := defaultStrLen
+	if len(e.Args) == 2 {
+		lit, ok := e.Args[1].(*dsl.IntLit)
+		if !ok {
+			return nil, dsl.Errorf(e.Args[1].Position(), "str's length must be a constant")
+		}
+		if lit.Value < 1 || lit.Value > maxStrLen {
+			return nil, dsl.Errorf(lit.Pos, "str's length must be between 1 and %d", maxStrLen)
+		}
+		n = int(lit.Value)
+	}
+	switch t.Kind {
+	case TString:
+		return t, nil
+	case TInt, TPtr:
+		return stringType(n), nil
+	}
+	return nil, dsl.Errorf(e.Args[0].Position(), "str takes a pointer, not %s", t)
+}
+
+func genStr(cc *chainCtx, e *dsl.Call, dst mem) {
+	g := cc.g
+	src := cc.types[e.Args[0]]
+	if src.Kind == TString {
+		cc.genMem(e.Args[0], dst)
+		return
+	}
+	mark := g.stackMark()
+	p := cc.genScalar(e.Args[0])
+	g.at(e.Pos, dsl.ExprString(e))
+	g.loadInto(p, asm.R3)
+	g.freeVal(p)
+	g.addr(dst, asm.R1)
+	g.movImm(asm.R2, int64(cc.types[e].Size))
+	switch {
+	case src.Kind == TPtr && src.User:
+		g.call(asm.FnProbeReadUserStr)
+	case src.Kind == TPtr && cc.t.userPtrs:
+		g.call(asm.FnProbeReadUserStr)
+	case src.Kind == TPtr:
+		g.call(asm.FnProbeReadKernelStr)
+	default:
+		// An untyped address: the compat helper tries kernel, then user
+		// memory (x86 keeps them apart).
+		g.call(asm.FnProbeReadStr)
+	}
+	g.release(mark)
+}
+
+func builtinValueNames() []string {
+	var n []string
+	for k := range builtinValues {
+		n = append(n, k)
+	}
+	for i := 0; i < 10; i++ {
+		n = append(n, "arg"+string(rune('0'+i)))
+	}
+	sort.Strings(n)
+	return n
+}
+
+func builtinFuncNames() []string {
+	var n []string
+	for k := range builtinFuncs {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}
+
+// BuiltinNames lists the values and functions a chain can use, for help and
+// completion.
+func BuiltinNames() (values, funcs []string) { return builtinValueNames(), builtinFuncNames() }

@@ -1,0 +1,223 @@
+// Package compiler turns a parsed ebpftrace program into BPF instructions
+// (cilium/ebpf/asm, no LLVM), the maps they use and a description of every
+// record and map layout the runtime decodes.
+package compiler
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/ebpftrace/ebpftrace/dsl"
+)
+
+// ringBufSize is the event ring buffer: large enough for bursts of a few
+// thousand events between two reads.
+const ringBufSize = 1 << 20
+
+// progBuilder collects what all chains of a program compile to.
+type progBuilder struct {
+	env        *Env
+	out        *Program
+	values     map[string]dsl.Expr       // `n := 5`
+	chains     map[string]*dsl.Statement // `reads := tracepoint(…)`
+	aggByStage map[*dsl.Call]*Aggregation
+}
+
+// chainCtx is the state while compiling one chain for one target.
+type chainCtx struct {
+	env   *Env
+	prog  *progBuilder
+	t     *target
+	g     *gen
+	types map[dsl.Expr]*Type
+	keys  []dsl.Expr   // by() keys for the next aggregation
+	agg   *Aggregation // the last aggregation, for as/every/top
+	exit  string       // label that ends the program
+}
+
+// Compile checks and compiles a parsed program for env.
+func Compile(p *dsl.Program, env *Env) (*Program, error) {
+	pb := &progBuilder{
+		env: env,
+		out: &Program{
+			Source:  p.Source,
+			AST:     p,
+			Spec:    &ebpf.CollectionSpec{Maps: map[string]*ebpf.MapSpec{}, Programs: map[string]*ebpf.ProgramSpec{}},
+			Events:  map[uint32]*Event{},
+			StartNs: env.StartNs,
+		},
+		values:     map[string]dsl.Expr{},
+		chains:     map[string]*dsl.Statement{},
+		aggByStage: map[*dsl.Call]*Aggregation{},
+	}
+	if err := pb.compile(p); err != nil {
+		return nil, withSource(err, p.Source)
+	}
+	return pb.out, nil
+}
+
+func withSource(err error, src *dsl.Source) error {
+	if e, ok := err.(*dsl.Error); ok && e.Source == nil {
+		e.Source = src
+	}
+	return err
+}
+
+func (pb *progBuilder) compile(p *dsl.Program) error {
+	continued := map[string]bool{}
+	for _, st := range p.Statements {
+		if st.Name != "" {
+			if _, dup := pb.chains[st.Name]; dup {
+				return dsl.Errorf(st.Pos, "%s is already bound", st.Name)
+			}
+			if _, dup := pb.values[st.Name]; dup {
+				return dsl.Errorf(st.Pos, "%s is already bound", st.Name)
+			}
+			if _, builtin := builtinValues[st.Name]; builtin {
+				return dsl.Errorf(st.Pos, "%s is a built-in value and cannot be rebound", st.Name)
+			}
+			if st.Chain != nil {
+				pb.chains[st.Name] = st
+			} else {
+				pb.values[st.Name] = st.Value
+			}
+		}
+		if st.Chain != nil && st.Chain.Ref != nil {
+			continued[st.Chain.Ref.Name] = true
+		}
+	}
+	n := 0
+	for _, st := range p.Statements {
+		if st.Chain == nil {
+			if st.Name == "" {
+				return dsl.Errorf(st.Pos, "a statement must be a chain starting with a probe, e.g. tracepoint(\"syscalls:sys_enter_openat\").count()")
+			}
+			continue
+		}
+		// A bound chain that another statement continues runs as part
+		// of that statement only.
+		if st.Name != "" && continued[st.Name] {
+			continue
+		}
+		src, stages, err := pb.resolveChain(st.Chain, map[string]bool{})
+		if err != nil {
+			return err
+		}
+		if err := pb.compileChain(st, src, stages); err != nil {
+			return err
+		}
+		n++
+	}
+	if n == 0 {
+		return dsl.Errorf(dsl.Pos{File: p.Source.Name, Line: 1, Col: 1}, "the program has no probes")
+	}
+	return nil
+}
+
+// resolveChain follows a chain that starts from a bound name back to its
+// probe source, gathering stages in order.
+func (pb *progBuilder) resolveChain(ch *dsl.Chain, seen map[string]bool) (*dsl.Call, []*dsl.Call, error) {
+	if ch.Source != nil {
+		return ch.Source, ch.Stages, nil
+	}
+	name := ch.Ref.Name
+	st, ok := pb.chains[name]
+	if !ok {
+		e := dsl.Errorf(ch.Ref.Pos, "unknown probe or chain %q", name)
+		var names []string
+		for k := range pb.chains {
+			names = append(names, k)
+		}
+		e.Hint = dsl.DidYouMean(name, append(names, providerNames()...))
+		return nil, nil, e
+	}
+	if seen[name] {
+		return nil, nil, dsl.Errorf(ch.Ref.Pos, "%s refers to itself", name)
+	}
+	seen[name] = true
+	src, stages, err := pb.resolveChain(st.Chain, seen)
+	if err != nil {
+		return nil, nil, err
+	}
+	return src, append(append([]*dsl.Call{}, stages...), ch.Stages...), nil
+}
+
+func (pb *progBuilder) compileChain(st *dsl.Statement, src *dsl.Call, stageCalls []*dsl.Call) error {
+	p, ok := providers[src.Name]
+	if !ok {
+		e := dsl.Errorf(src.Pos, "unknown probe %q", src.Name)
+		e.Hint = dsl.DidYouMean(src.Name, providerNames())
+		if _, isStage := stages[src.Name]; isStage {
+			e.Hint = src.Name + " is a stage; a chain starts with a probe, e.g. tracepoint(\"syscalls:sys_enter_read\")." + src.Name + "(…)"
+		}
+		return e
+	}
+	for _, s := range stageCalls {
+		def, ok := stages[s.Name]
+		if !ok {
+			e := dsl.Errorf(s.Pos, "unknown stage %q", s.Name)
+			e.Hint = dsl.DidYouMean(s.Name, stageNames())
+			return e
+		}
+		if len(s.Args) < def.minArgs || len(s.Args) > def.maxArgs {
+			return dsl.Errorf(s.Pos, "%s takes %s: .%s", s.Name, argCount(def.minArgs, def.maxArgs), def.usage)
+		}
+	}
+	targets, err := p.expand(pb.env, src)
+	if err != nil {
+		return err
+	}
+	for _, t := range targets {
+		if err := pb.compileTarget(st, src, stageCalls, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (pb *progBuilder) compileTarget(st *dsl.Statement, src *dsl.Call, stageCalls []*dsl.Call, t *target) error {
+	g := newGen()
+	cc := &chainCtx{env: pb.env, prog: pb, t: t, g: g, types: map[dsl.Expr]*Type{}, exit: "exit"}
+	g.at(src.Pos, t.name)
+	g.emit(asm.Mov.Reg(regCtx, asm.R1))
+	if pb.env.PID != 0 && !t.noPIDFilter {
+		g.call(asm.FnGetCurrentPidTgid)
+		g.emit(asm.RSh.Imm(asm.R0, 32), asm.JNE.Imm(asm.R0, int32(pb.env.PID), cc.exit))
+	}
+	for _, s := range stageCalls {
+		if err := stages[s.Name].apply(cc, s); err != nil {
+			return err
+		}
+	}
+	if cc.agg != nil && st.Name != "" && cc.agg.Name == cc.agg.Kind.String() {
+		cc.agg.Name = st.Name
+	}
+	g.mark(cc.exit)
+	g.emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
+	insns, err := g.finish()
+	if err != nil {
+		return err
+	}
+	name := fmt.Sprintf("ebt_p%d", len(pb.out.Probes))
+	insns[0] = insns[0].WithSymbol(name)
+	pb.out.Spec.Programs[name] = &ebpf.ProgramSpec{
+		Name:         name,
+		Type:         t.progType,
+		Instructions: insns,
+		License:      "GPL",
+	}
+	pb.out.Probes = append(pb.out.Probes, &Probe{Name: t.name, Program: name, Attach: t.attach, Pos: src.Pos})
+	return nil
+}
+
+// needRingBuf adds the event ring buffer and its drop counter.
+func (pb *progBuilder) needRingBuf() {
+	if pb.out.RingBuf != "" {
+		return
+	}
+	pb.out.RingBuf, pb.out.Drops = "ebt_events", "ebt_drops"
+	pb.out.Spec.Maps[pb.out.RingBuf] = &ebpf.MapSpec{Name: pb.out.RingBuf, Type: ebpf.RingBuf, MaxEntries: ringBufSize}
+	pb.out.Spec.Maps[pb.out.Drops] = &ebpf.MapSpec{Name: pb.out.Drops, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1}
+}

@@ -1,0 +1,174 @@
+package compiler
+
+import (
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/ebpftrace/ebpftrace/dsl"
+)
+
+// eventHeader is the id word and padding at the start of every record.
+const eventHeader = 8
+
+// newEvent registers a record layout produced by stage call on target t.
+func (pb *progBuilder) newEvent(call *dsl.Call, t *target, kind EventKind) *Event {
+	pb.needRingBuf()
+	ev := &Event{ID: uint32(len(pb.out.Events) + 1), Kind: kind, Probe: t.name, Size: eventHeader, Pos: call.Pos}
+	pb.out.Events[ev.ID] = ev
+	return ev
+}
+
+// addField appends a field of type typ named name to ev and returns its offset.
+func (ev *Event) addField(name string, typ *Type) int {
+	f := fieldFor(name, typ, ev.Size)
+	ev.Fields = append(ev.Fields, f)
+	ev.Size += typ.slotSize()
+	return f.Offset
+}
+
+// fieldFor describes a value of type typ at off in a record or key.
+func fieldFor(name string, typ *Type, off int) Field {
+	f := Field{Name: name, Offset: off, Size: typ.slotSize(), Signed: typ.Signed, Hex: typ.Hex}
+	switch typ.Kind {
+	case TString:
+		f.Kind = FieldString
+	case TStack:
+		f.Kind = FieldStack
+	}
+	return f
+}
+
+// reserveAndSubmit emits: reserve a record of ev.Size bytes, write its id,
+// let fill write the fields (the record's address is in the stack slot it
+// is given), submit. A full ring buffer counts a drop instead.
+func (cc *chainCtx) reserveAndSubmit(ev *Event, fill func(rec int16)) {
+	g := cc.g
+	mark := g.stackMark()
+	rec := g.alloc(8)
+	ok := g.newLabel("reserved")
+	done := g.newLabel("submitted")
+	g.mapPtr(asm.R1, cc.prog.out.RingBuf)
+	g.movImm(asm.R2, int64(ev.Size))
+	g.emit(asm.Mov.Imm(asm.R3, 0))
+	g.call(asm.FnRingbufReserve)
+	g.emit(asm.JNE.Imm(asm.R0, 0, ok))
+	cc.countDrop()
+	g.emit(asm.Ja.Label(done))
+	g.mark(ok)
+	g.emit(asm.StoreMem(asm.R10, rec, asm.R0, asm.DWord),
+		asm.StoreImm(asm.R0, 0, int64(ev.ID), asm.Word),
+		asm.StoreImm(asm.R0, 4, 0, asm.Word))
+	if fill != nil {
+		fill(rec)
+	}
+	g.emit(asm.LoadMem(asm.R1, asm.R10, rec, asm.DWord), asm.Mov.Imm(asm.R2, 0))
+	g.call(asm.FnRingbufSubmit)
+	g.mark(done)
+	g.release(mark)
+}
+
+// countDrop adds one to this CPU's count of lost records.
+func (cc *chainCtx) countDrop() {
+	g := cc.g
+	mark := g.stackMark()
+	key := g.alloc(8)
+	skip := g.newLabel("nodrop")
+	g.emit(storeDW(asm.R10, key, 0))
+	g.mapPtr(asm.R1, cc.prog.out.Drops)
+	g.stackPtr(asm.R2, key)
+	g.call(asm.FnMapLookupElem)
+	g.emit(asm.JEq.Imm(asm.R0, 0, skip),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord))
+	g.mark(skip)
+	g.release(mark)
+}
+
+// writeValue evaluates e into a record field at off.
+func (cc *chainCtx) writeValue(e dsl.Expr, rec int16, off int) {
+	g := cc.g
+	t := cc.types[e]
+	if t.Kind == TString {
+		cc.genMem(e, mem{viaPtr: true, ptrSlot: rec, off: int16(off)})
+		return
+	}
+	mark := g.stackMark()
+	v := cc.genScalar(e)
+	r := g.load(v, asm.R1)
+	g.emit(asm.LoadMem(asm.R2, asm.R10, rec, asm.DWord), asm.StoreMem(asm.R2, int16(off), r, asm.DWord))
+	g.freeVal(v)
+	g.release(mark)
+}
+
+func applyPrint(cc *chainCtx, call *dsl.Call) error {
+	if len(call.Args) == 0 {
+		return cc.printDefault(call)
+	}
+	fs, ok := call.Args[0].(*dsl.StringLit)
+	if !ok {
+		return dsl.Errorf(call.Args[0].Position(), `print's first argument must be a format string, e.g. print("%%d %%s", pid, comm)`)
+	}
+	var types []*Type
+	for _, a := range call.Args[1:] {
+		t, err := cc.typeOf(a)
+		if err != nil {
+			return err
+		}
+		types = append(types, t)
+	}
+	goFmt, err := checkFormat(fs, call.Args[1:], types)
+	if err != nil {
+		return err
+	}
+	ev := cc.prog.newEvent(call, cc.t, EventPrint)
+	ev.Format = goFmt
+	var offs []int
+	for i, a := range call.Args[1:] {
+		offs = append(offs, ev.addField(dsl.ExprString(a), types[i]))
+	}
+	cc.g.at(call.Pos, "print")
+	cc.reserveAndSubmit(ev, func(rec int16) {
+		for i, a := range call.Args[1:] {
+			cc.g.at(a.Position(), dsl.ExprString(a))
+			cc.writeValue(a, rec, offs[i])
+		}
+	})
+	return nil
+}
+
+// printDefault prints the time, probe, pid, comm and every args field.
+func (cc *chainCtx) printDefault(call *dsl.Call) error {
+	pos := call.Pos
+	exprs := []dsl.Expr{&dsl.Ident{Pos: pos, Name: "nsecs"}, &dsl.Ident{Pos: pos, Name: "pid"}, &dsl.Ident{Pos: pos, Name: "comm"}}
+	names := []string{"time", "pid", "comm"}
+	for _, a := range cc.t.args {
+		var e dsl.Expr = &dsl.Selector{Pos: pos, X: &dsl.Ident{Pos: pos, Name: "args"}, Sel: a.name, SelPos: pos}
+		if a.typ.Kind == TPtr && a.typ.Elem != nil && a.typ.Elem.Size == 1 {
+			e = &dsl.Call{Pos: pos, Name: "str", Fun: &dsl.Ident{Pos: pos, Name: "str"}, Args: []dsl.Expr{e}}
+		}
+		exprs = append(exprs, e)
+		names = append(names, a.name)
+	}
+	ev := cc.prog.newEvent(call, cc.t, EventPrint)
+	var offs []int
+	for i, e := range exprs {
+		t, err := cc.typeOf(e)
+		if err != nil {
+			return err
+		}
+		if t.arrayLen > 0 {
+			t = &Type{Kind: TInt, Size: 8, Signed: t.Signed}
+		}
+		offs = append(offs, ev.addField(names[i], t))
+		if i == 0 {
+			ev.Fields[0].Time = true
+		}
+	}
+	cc.g.at(call.Pos, "print")
+	cc.reserveAndSubmit(ev, func(rec int16) {
+		for i, e := range exprs {
+			cc.writeValue(e, rec, offs[i])
+		}
+	})
+	return nil
+}

@@ -1,0 +1,642 @@
+package compiler
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/ebpftrace/ebpftrace/dsl"
+)
+
+// mem is a destination for a string value: stack memory at R10+off, or
+// memory at a pointer kept in the stack slot ptrSlot (a reserved ring
+// buffer record) plus off.
+type mem struct {
+	viaPtr  bool
+	ptrSlot int16
+	off     int16
+}
+
+func stackMem(off int16) mem { return mem{off: off} }
+
+// addr sets r to the address of m.
+func (g *gen) addr(m mem, r asm.Register) {
+	if m.viaPtr {
+		g.emit(asm.LoadMem(r, asm.R10, m.ptrSlot, asm.DWord))
+		if m.off != 0 {
+			g.emit(asm.Add.Imm(r, int32(m.off)))
+		}
+		return
+	}
+	g.stackPtr(r, m.off)
+}
+
+// base returns a register and offset to address m with load/store
+// instructions, loading m's pointer into scratch when needed.
+func (g *gen) base(m mem, scratch asm.Register) (asm.Register, int16) {
+	if m.viaPtr {
+		g.emit(asm.LoadMem(scratch, asm.R10, m.ptrSlot, asm.DWord))
+		return scratch, m.off
+	}
+	return asm.R10, m.off
+}
+
+// typeOf checks e and returns its type, memoised per chain context.
+func (cc *chainCtx) typeOf(e dsl.Expr) (*Type, error) {
+	if t, ok := cc.types[e]; ok {
+		return t, nil
+	}
+	t, err := cc.check(e)
+	if err != nil {
+		return nil, err
+	}
+	cc.types[e] = t
+	return t, nil
+}
+
+func (cc *chainCtx) check(e dsl.Expr) (*Type, error) {
+	switch e := e.(type) {
+	case *dsl.IntLit:
+		return tInt64, nil
+	case *dsl.BoolLit:
+		return tBool, nil
+	case *dsl.StringLit:
+		return constString(e.Value), nil
+	case *dsl.Paren:
+		return cc.typeOf(e.X)
+	case *dsl.Ident:
+		return cc.checkIdent(e)
+	case *dsl.Selector:
+		return cc.checkSelector(e)
+	case *dsl.Index:
+		return cc.checkIndex(e)
+	case *dsl.Unary:
+		t, err := cc.typeOf(e.X)
+		if err != nil {
+			return nil, err
+		}
+		switch e.Op {
+		case "!", "-", "^", "+":
+			if !t.isScalar() {
+				return nil, dsl.Errorf(e.Pos, "operator %s needs a number, not %s", e.Op, t)
+			}
+			if e.Op == "!" {
+				return tBool, nil
+			}
+			return &Type{Kind: TInt, Size: 8, Signed: e.Op == "-" || t.Signed}, nil
+		default:
+			return nil, dsl.Errorf(e.Pos, "operator %s is not supported here (pointer dereference needs a BTF type: (*T)(p))", e.Op)
+		}
+	case *dsl.Binary:
+		return cc.checkBinary(e)
+	case *dsl.Call:
+		return cc.checkCall(e)
+	}
+	return nil, dsl.Errorf(e.Position(), "unsupported expression %s", dsl.ExprString(e))
+}
+
+func (cc *chainCtx) checkIdent(e *dsl.Ident) (*Type, error) {
+	if b, ok := builtinValues[e.Name]; ok {
+		return b.typ(cc, e)
+	}
+	if n, ok := rawArgIndex(e.Name); ok {
+		if cc.t.rawArgs == 0 {
+			return nil, dsl.Errorf(e.Pos, "%s is not available on %s probes; use args.<field>%s", e.Name, cc.t.attach.Kind, cc.argsHint())
+		}
+		if n >= cc.t.rawArgs {
+			return nil, dsl.Errorf(e.Pos, "%s probes have arg0 to arg%d", cc.t.attach.Kind, cc.t.rawArgs-1)
+		}
+		return tUint64, nil
+	}
+	if v, ok := cc.prog.values[e.Name]; ok {
+		return cc.typeOf(v)
+	}
+	names := builtinValueNames()
+	for k := range cc.prog.values {
+		names = append(names, k)
+	}
+	err := dsl.Errorf(e.Pos, "unknown name %q", e.Name)
+	err.Hint = dsl.DidYouMean(e.Name, names)
+	return nil, err
+}
+
+func (cc *chainCtx) argsHint() string {
+	if len(cc.t.args) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(cc.t.argNames(), ", ") + ")"
+}
+
+// rawArgIndex parses arg0…arg9.
+func rawArgIndex(name string) (int, bool) {
+	if len(name) == 4 && strings.HasPrefix(name, "arg") && name[3] >= '0' && name[3] <= '9' {
+		return int(name[3] - '0'), true
+	}
+	return 0, false
+}
+
+func (cc *chainCtx) checkSelector(e *dsl.Selector) (*Type, error) {
+	if id, ok := e.X.(*dsl.Ident); ok && id.Name == "args" {
+		if _, err := cc.typeOf(e.X); err != nil {
+			return nil, err
+		}
+		a := cc.t.arg(e.Sel)
+		if a == nil {
+			err := dsl.Errorf(e.SelPos, "%s has no field %q", cc.t.name, e.Sel)
+			err.Hint = dsl.DidYouMean(e.Sel, cc.t.argNames())
+			if err.Hint == "" {
+				err.Hint = "its fields: " + strings.Join(cc.t.argNames(), ", ")
+			}
+			return nil, err
+		}
+		return a.typ, nil
+	}
+	t, err := cc.typeOf(e.X)
+	if err != nil {
+		return nil, err
+	}
+	return nil, dsl.Errorf(e.SelPos, "%s has no field %q: it is %s", dsl.ExprString(e.X), e.Sel, t)
+}
+
+func (cc *chainCtx) checkIndex(e *dsl.Index) (*Type, error) {
+	t, err := cc.typeOf(e.X)
+	if err != nil {
+		return nil, err
+	}
+	if t.arrayLen == 0 {
+		return nil, dsl.Errorf(e.Pos, "%s is %s, not an array", dsl.ExprString(e.X), t)
+	}
+	lit, ok := e.Index.(*dsl.IntLit)
+	if !ok {
+		return nil, dsl.Errorf(e.Index.Position(), "array index must be a constant")
+	}
+	if lit.Value >= uint64(t.arrayLen) {
+		return nil, dsl.Errorf(e.Index.Position(), "index %d is out of range: %s has %d elements", lit.Value, dsl.ExprString(e.X), t.arrayLen)
+	}
+	return &Type{Kind: TInt, Size: t.Size, Signed: t.Signed, CType: t.CType}, nil
+}
+
+func (cc *chainCtx) checkBinary(e *dsl.Binary) (*Type, error) {
+	x, err := cc.typeOf(e.X)
+	if err != nil {
+		return nil, err
+	}
+	y, err := cc.typeOf(e.Y)
+	if err != nil {
+		return nil, err
+	}
+	if x.Kind == TString || y.Kind == TString {
+		if (e.Op == "==" || e.Op == "!=") && x.Kind == TString && y.Kind == TString {
+			return tBool, nil
+		}
+		pos := e.OpPos
+		return nil, dsl.Errorf(pos, "operator %s cannot take %s and %s (strings compare only with == and !=)", e.Op, x, y)
+	}
+	if !x.isScalar() || !y.isScalar() {
+		return nil, dsl.Errorf(e.OpPos, "operator %s cannot take %s and %s", e.Op, x, y)
+	}
+	switch e.Op {
+	case "==", "!=", "<", "<=", ">", ">=", "&&", "||":
+		return tBool, nil
+	case "+", "-", "*", "/", "%", "&", "|", "^", "&^", "<<", ">>":
+		return &Type{Kind: TInt, Size: 8, Signed: x.Signed || y.Signed}, nil
+	}
+	return nil, dsl.Errorf(e.OpPos, "unknown operator %s", e.Op)
+}
+
+func (cc *chainCtx) checkCall(e *dsl.Call) (*Type, error) {
+	if e.Name == "" {
+		if p, ok := e.Fun.(*dsl.Paren); ok {
+			if u, ok := p.X.(*dsl.Unary); ok && u.Op == "*" {
+				return nil, dsl.Errorf(e.Pos, "casts to kernel types need BTF, which this version does not read yet")
+			}
+		}
+		return nil, dsl.Errorf(e.Pos, "%s is not a function", dsl.ExprString(e.Fun))
+	}
+	f, ok := builtinFuncs[e.Name]
+	if !ok {
+		err := dsl.Errorf(e.Pos, "unknown function %q", e.Name)
+		err.Hint = dsl.DidYouMean(e.Name, builtinFuncNames())
+		if _, isStage := stages[e.Name]; isStage {
+			err.Hint = e.Name + " is a stage: write it after the probe, as ." + e.Name + "(…)"
+		}
+		return nil, err
+	}
+	if len(e.Args) < f.minArgs || len(e.Args) > f.maxArgs {
+		return nil, dsl.Errorf(e.Pos, "%s takes %s: %s", e.Name, argCount(f.minArgs, f.maxArgs), f.usage)
+	}
+	for _, a := range e.Args {
+		if _, err := cc.typeOf(a); err != nil {
+			return nil, err
+		}
+	}
+	return f.typ(cc, e)
+}
+
+// genScalar evaluates a scalar expression into a new val.
+func (cc *chainCtx) genScalar(e dsl.Expr) val {
+	g := cc.g
+	t := cc.types[e]
+	switch e := e.(type) {
+	case *dsl.IntLit:
+		v := g.newVal()
+		r := v.reg
+		if !v.inReg {
+			r = asm.R0
+		}
+		g.movImm(r, int64(e.Value))
+		g.store(v, r)
+		return v
+	case *dsl.BoolLit:
+		v := g.newVal()
+		x := int64(0)
+		if e.Value {
+			x = 1
+		}
+		g.movImm(asm.R0, x)
+		g.store(v, asm.R0)
+		return v
+	case *dsl.Paren:
+		return cc.genScalar(e.X)
+	case *dsl.Ident:
+		if b, ok := builtinValues[e.Name]; ok {
+			return b.gen(cc)
+		}
+		if n, ok := rawArgIndex(e.Name); ok {
+			v := g.newVal()
+			g.emit(asm.LoadMem(asm.R0, regCtx, int16(8*n), asm.DWord))
+			g.store(v, asm.R0)
+			return v
+		}
+		return cc.genScalar(cc.prog.values[e.Name])
+	case *dsl.Selector:
+		a := cc.t.arg(e.Sel)
+		v := g.newVal()
+		cc.loadCtxField(a.off, a.typ)
+		g.store(v, asm.R0)
+		return v
+	case *dsl.Index:
+		a := cc.t.arg(e.X.(*dsl.Selector).Sel)
+		i := int(e.Index.(*dsl.IntLit).Value)
+		v := g.newVal()
+		cc.loadCtxField(a.off+i*t.Size, t)
+		g.store(v, asm.R0)
+		return v
+	case *dsl.Unary:
+		v := cc.genScalar(e.X)
+		r := g.load(v, asm.R1)
+		switch e.Op {
+		case "-":
+			g.emit(asm.Neg.Imm(r, 0))
+		case "^":
+			g.emit(asm.Xor.Imm(r, -1))
+		case "!":
+			l := g.newLabel("not")
+			g.emit(asm.Mov.Imm(asm.R0, 0), asm.JNE.Imm(r, 0, l), asm.Mov.Imm(asm.R0, 1))
+			g.mark(l)
+			g.emit(asm.Mov.Reg(r, asm.R0))
+		}
+		g.store(v, r)
+		return v
+	case *dsl.Binary:
+		switch e.Op {
+		case "==", "!=", "<", "<=", ">", ">=", "&&", "||":
+			v := g.newVal()
+			cc.boolFromCond(e, v)
+			return v
+		}
+		return cc.genArith(e)
+	case *dsl.Call:
+		return builtinFuncs[e.Name].gen(cc, e)
+	}
+	panic(fmt.Sprintf("genScalar: unchecked expression %T", e))
+}
+
+// boolFromCond materialises a condition as 0 or 1 in v.
+func (cc *chainCtx) boolFromCond(e dsl.Expr, v val) {
+	g := cc.g
+	f := g.newLabel("false")
+	done := g.newLabel("bool")
+	cc.genCond(e, f)
+	g.movImm(asm.R0, 1)
+	g.emit(asm.Ja.Label(done))
+	g.mark(f)
+	g.movImm(asm.R0, 0)
+	g.mark(done)
+	g.store(v, asm.R0)
+}
+
+// loadCtxField loads an integer of type t at off in the context into R0,
+// sign-extending signed fields.
+func (cc *chainCtx) loadCtxField(off int, t *Type) {
+	g := cc.g
+	size := t.Size
+	if t.Kind == TPtr {
+		size = 8
+	}
+	g.emit(asm.LoadMem(asm.R0, regCtx, int16(off), sizeOf(size)))
+	if t.Kind == TInt && t.Signed && size < 8 {
+		sh := int32(64 - 8*size)
+		g.emit(asm.LSh.Imm(asm.R0, sh), asm.ArSh.Imm(asm.R0, sh))
+	}
+}
+
+func sizeOf(n int) asm.Size {
+	switch n {
+	case 1:
+		return asm.Byte
+	case 2:
+		return asm.Half
+	case 4:
+		return asm.Word
+	}
+	return asm.DWord
+}
+
+var aluOps = map[string]asm.ALUOp{
+	"+": asm.Add, "-": asm.Sub, "*": asm.Mul, "/": asm.Div, "%": asm.Mod,
+	"&": asm.And, "|": asm.Or, "^": asm.Xor, "<<": asm.LSh, ">>": asm.RSh,
+}
+
+func (cc *chainCtx) genArith(e *dsl.Binary) val {
+	g := cc.g
+	signed := cc.types[e].Signed
+	x := cc.genScalar(e.X)
+	y := cc.genScalar(e.Y)
+	g.at(e.OpPos, dsl.ExprString(e))
+	rx := g.load(x, asm.R1)
+	ry := g.load(y, asm.R2)
+	switch e.Op {
+	case "&^":
+		g.emit(asm.Mov.Reg(asm.R0, ry), asm.Xor.Imm(asm.R0, -1), asm.And.Reg(rx, asm.R0))
+	case ">>":
+		if signed && cc.types[e.X].Signed {
+			g.emit(asm.ArSh.Reg(rx, ry))
+		} else {
+			g.emit(asm.RSh.Reg(rx, ry))
+		}
+	case "/", "%":
+		if signed {
+			cc.signedDivMod(e.Op, rx, ry)
+		} else {
+			g.emit(aluOps[e.Op].Reg(rx, ry))
+		}
+	default:
+		g.emit(aluOps[e.Op].Reg(rx, ry))
+	}
+	g.store(x, rx)
+	g.freeVal(y)
+	return x
+}
+
+// signedDivMod divides rx by ry as signed numbers. BPF's DIV/MOD are
+// unsigned (the signed forms need cpu v4), so divide magnitudes and fix
+// the sign: Go semantics, truncating toward zero; x/0 is 0 and x%0 is x,
+// as BPF defines them.
+func (cc *chainCtx) signedDivMod(op string, rx, ry asm.Register) {
+	g := cc.g
+	// R3 = sign of result (1 negative), R4 = |y|
+	negX := g.newLabel("negx")
+	doneX := g.newLabel("absx")
+	g.emit(asm.Mov.Imm(asm.R3, 0), asm.Mov.Reg(asm.R4, ry))
+	g.emit(asm.JSGE.Imm(rx, 0, doneX), asm.Neg.Imm(rx, 0), asm.Mov.Imm(asm.R3, 1))
+	g.mark(doneX)
+	g.emit(asm.JSGE.Imm(asm.R4, 0, negX), asm.Neg.Imm(asm.R4, 0))
+	if op == "/" {
+		g.emit(asm.Xor.Imm(asm.R3, 1))
+	}
+	g.mark(negX)
+	g.emit(aluOps[op].Reg(rx, asm.R4))
+	done := g.newLabel("sdiv")
+	g.emit(asm.JEq.Imm(asm.R3, 0, done), asm.Neg.Imm(rx, 0))
+	g.mark(done)
+	g.emit(asm.Mov.Reg(rx, rx))
+}
+
+var jumpOps = map[string][2]asm.JumpOp{
+	// unsigned, signed
+	"==": {asm.JEq, asm.JEq}, "!=": {asm.JNE, asm.JNE},
+	"<": {asm.JLT, asm.JSLT}, "<=": {asm.JLE, asm.JSLE},
+	">": {asm.JGT, asm.JSGT}, ">=": {asm.JGE, asm.JSGE},
+}
+
+var negate = map[string]string{"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
+
+// genCond jumps to onFalse when e is false (zero) and falls through when true.
+func (cc *chainCtx) genCond(e dsl.Expr, onFalse string) {
+	g := cc.g
+	switch e := e.(type) {
+	case *dsl.Paren:
+		cc.genCond(e.X, onFalse)
+		return
+	case *dsl.Unary:
+		if e.Op == "!" {
+			t := g.newLabel("not")
+			cc.genCond(e.X, t)
+			g.emit(asm.Ja.Label(onFalse))
+			g.mark(t)
+			return
+		}
+	case *dsl.Binary:
+		switch e.Op {
+		case "&&":
+			cc.genCond(e.X, onFalse)
+			cc.genCond(e.Y, onFalse)
+			return
+		case "||":
+			tryY := g.newLabel("or")
+			done := g.newLabel("ortrue")
+			cc.genCond(e.X, tryY)
+			g.emit(asm.Ja.Label(done))
+			g.mark(tryY)
+			cc.genCond(e.Y, onFalse)
+			g.mark(done)
+			return
+		case "==", "!=", "<", "<=", ">", ">=":
+			if cc.types[e.X].Kind == TString {
+				cc.genStringCompare(e, onFalse)
+				return
+			}
+			mark := g.stackMark()
+			signed := cc.types[e.X].Signed && cc.types[e.Y].Signed
+			if lit, ok := e.Y.(*dsl.IntLit); ok && int64(lit.Value) >= -1<<31 && int64(lit.Value) < 1<<31 {
+				signed = cc.types[e.X].Signed
+				x := cc.genScalar(e.X)
+				g.at(e.OpPos, dsl.ExprString(e))
+				rx := g.load(x, asm.R1)
+				g.emit(jumpOps[negate[e.Op]][b2i(signed)].Imm(rx, int32(lit.Value), onFalse))
+				g.freeVal(x)
+				g.release(mark)
+				return
+			}
+			x := cc.genScalar(e.X)
+			y := cc.genScalar(e.Y)
+			g.at(e.OpPos, dsl.ExprString(e))
+			rx := g.load(x, asm.R1)
+			ry := g.load(y, asm.R2)
+			g.emit(jumpOps[negate[e.Op]][b2i(signed)].Reg(rx, ry, onFalse))
+			g.freeVal(y)
+			g.freeVal(x)
+			g.release(mark)
+			return
+		}
+	}
+	mark := g.stackMark()
+	v := cc.genScalar(e)
+	r := g.load(v, asm.R1)
+	g.emit(asm.JEq.Imm(r, 0, onFalse))
+	g.freeVal(v)
+	g.release(mark)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// genStringCompare compares two strings, at least one usually a literal.
+// Only the bytes up to the literal's NUL are compared, so whatever follows
+// the NUL in the other buffer does not matter.
+func (cc *chainCtx) genStringCompare(e *dsl.Binary, onFalse string) {
+	g := cc.g
+	mark := g.stackMark()
+	x, y := e.X, e.Y
+	if cc.types[x].Const != nil {
+		x, y = y, x
+	}
+	// ne is where a differing byte jumps: false for ==, true for !=.
+	ne := onFalse
+	if e.Op == "!=" {
+		ne = g.newLabel("strne")
+	}
+	xt, yt := cc.types[x], cc.types[y]
+	bx := g.alloc(xt.Size)
+	g.zero(bx, (xt.Size+7)&^7)
+	cc.genMem(x, stackMem(bx))
+	g.at(e.OpPos, dsl.ExprString(e))
+	if yt.Const != nil {
+		lit := append([]byte(*yt.Const), 0)
+		if len(lit) > xt.Size {
+			// The buffer cannot hold the literal and its NUL: compare what fits.
+			lit = lit[:xt.Size]
+			if len(*yt.Const) > xt.Size {
+				g.emit(asm.Ja.Label(ne))
+				cc.endStringCompare(e.Op, ne, onFalse, mark)
+				return
+			}
+		}
+		for i := 0; i < len(lit); {
+			n := 8
+			for n > len(lit)-i {
+				n /= 2
+			}
+			var buf [8]byte
+			copy(buf[:], lit[i:i+n])
+			want := int64(binary.LittleEndian.Uint64(buf[:]))
+			g.emit(asm.LoadMem(asm.R1, asm.R10, bx+int16(i), sizeOf(n)))
+			g.movImm(asm.R2, want)
+			g.emit(asm.JNE.Reg(asm.R1, asm.R2, ne))
+			i += n
+		}
+	} else {
+		by := g.alloc(yt.Size)
+		g.zero(by, (yt.Size+7)&^7)
+		cc.genMem(y, stackMem(by))
+		// Both buffers were zeroed, so equal strings have equal bytes up to
+		// the shorter buffer; the longer must end there.
+		n := min(xt.Size, yt.Size) &^ 7
+		for i := 0; i < n; i += 8 {
+			g.emit(asm.LoadMem(asm.R1, asm.R10, bx+int16(i), asm.DWord),
+				asm.LoadMem(asm.R2, asm.R10, by+int16(i), asm.DWord),
+				asm.JNE.Reg(asm.R1, asm.R2, ne))
+		}
+		for i := n; i < min(xt.Size, yt.Size); i++ {
+			g.emit(asm.LoadMem(asm.R1, asm.R10, bx+int16(i), asm.Byte),
+				asm.LoadMem(asm.R2, asm.R10, by+int16(i), asm.Byte),
+				asm.JNE.Reg(asm.R1, asm.R2, ne))
+		}
+		if xt.Size != yt.Size {
+			long := bx
+			if yt.Size > xt.Size {
+				long = by
+			}
+			g.emit(asm.LoadMem(asm.R1, asm.R10, long+int16(min(xt.Size, yt.Size)), asm.Byte),
+				asm.JNE.Imm(asm.R1, 0, ne))
+		}
+	}
+	cc.endStringCompare(e.Op, ne, onFalse, mark)
+}
+
+// endStringCompare closes a comparison: equal strings fall through to here,
+// which is false for !=.
+func (cc *chainCtx) endStringCompare(op, ne, onFalse string, mark int) {
+	g := cc.g
+	if op == "!=" {
+		g.emit(asm.Ja.Label(onFalse))
+		g.mark(ne)
+	}
+	g.release(mark)
+}
+
+// genMem evaluates a string-valued expression into dst, which must hold
+// the type's Size bytes.
+func (cc *chainCtx) genMem(e dsl.Expr, dst mem) {
+	g := cc.g
+	t := cc.types[e]
+	switch e := e.(type) {
+	case *dsl.Paren:
+		cc.genMem(e.X, dst)
+		return
+	case *dsl.StringLit, *dsl.Ident:
+		if t.Const != nil {
+			cc.storeConstString(*t.Const, t.Size, dst)
+			return
+		}
+		if id, ok := e.(*dsl.Ident); ok {
+			if b, ok := builtinValues[id.Name]; ok {
+				b.genMem(cc, dst)
+				return
+			}
+			cc.genMem(cc.prog.values[id.Name], dst)
+			return
+		}
+	case *dsl.Selector:
+		a := cc.t.arg(e.Sel)
+		g.addr(dst, asm.R1)
+		g.movImm(asm.R2, int64(t.Size))
+		if a.dataLoc {
+			// The u32 holds the data's offset from the start of the
+			// record in its low 16 bits.
+			g.emit(asm.LoadMem(asm.R3, regCtx, int16(a.off), asm.Word),
+				asm.And.Imm(asm.R3, 0xffff),
+				asm.Add.Reg(asm.R3, regCtx))
+			g.call(asm.FnProbeReadKernelStr)
+			return
+		}
+		g.emit(asm.Mov.Reg(asm.R3, regCtx), asm.Add.Imm(asm.R3, int32(a.off)))
+		g.call(asm.FnProbeReadKernel)
+		return
+	case *dsl.Call:
+		builtinFuncs[e.Name].genMem(cc, e, dst)
+		return
+	}
+	panic(fmt.Sprintf("genMem: %T is not a string", e))
+}
+
+// storeConstString writes s, NUL-padded to size bytes, into dst.
+func (cc *chainCtx) storeConstString(s string, size int, dst mem) {
+	g := cc.g
+	b := make([]byte, (size+3)&^3)
+	copy(b, s)
+	if len(s) >= size {
+		b[size-1] = 0
+	}
+	base, off := g.base(dst, asm.R1)
+	for i := 0; i+4 <= len(b) && i < size; i += 4 {
+		g.emit(asm.StoreImm(base, off+int16(i), int64(int32(binary.LittleEndian.Uint32(b[i:]))), asm.Word))
+	}
+}

@@ -1,0 +1,144 @@
+package compiler
+
+import (
+	"sort"
+	"strconv"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/ebpftrace/ebpftrace/dsl"
+	"github.com/ebpftrace/ebpftrace/internal/tracefs"
+)
+
+// A provider is one probe kind (ply's model): it resolves the arguments of
+// its source call to concrete probes and describes each probe's context —
+// program type, the `args` it offers, how raw arguments and retval read.
+// Adding a probe kind means one new probe_*.go file registering a provider,
+// plus its attach in the runtime.
+type provider struct {
+	name string
+	// usage is shown in errors and :help, e.g. `tracepoint("cat:name")`.
+	usage  string
+	expand func(env *Env, call *dsl.Call) ([]*target, error)
+}
+
+// target is one concrete probe a chain compiles to.
+type target struct {
+	name     string // e.g. "tracepoint:syscalls:sys_enter_openat"
+	attach   Attach
+	progType ebpf.ProgramType
+	// args are the fields of `args`, in order; nil when the probe has none.
+	args []*argField
+	// rawArgs is how many arg0…argN the context holds as u64 slots (raw
+	// tracepoints); 0 when argN is not available.
+	rawArgs int
+	// userPtrs: char pointers in args point into user memory (syscalls).
+	userPtrs bool
+	// noPIDFilter: the probe does not run in the traced process (begin,
+	// end, interval), so -p/-c must not filter it.
+	noPIDFilter bool
+}
+
+// argField is one field of `args`.
+type argField struct {
+	name    string
+	typ     *Type
+	off     int  // offset in the context
+	dataLoc bool // __data_loc: a u32 (len<<16 | offset) locating the bytes
+}
+
+func (t *target) arg(name string) *argField {
+	for _, a := range t.args {
+		if a.name == name {
+			return a
+		}
+	}
+	return nil
+}
+
+func (t *target) argNames() []string {
+	var n []string
+	for _, a := range t.args {
+		n = append(n, a.name)
+	}
+	return n
+}
+
+// Tracepoints is what the compiler needs of tracefs; tests may fake it.
+type Tracepoints interface {
+	Match(pattern string) ([]string, error)
+	Format(category, name string) (*tracefs.Format, error)
+	Events() ([]string, error)
+}
+
+// Env is the host the program is compiled for.
+type Env struct {
+	// Tracepoints may be nil when the program uses none.
+	Tracepoints Tracepoints
+	// PID, when non-zero, limits every probe that runs in process context
+	// to that process (-p, -c).
+	PID int
+	// StartNs is CLOCK_MONOTONIC at start; `elapsed` counts from it.
+	StartNs uint64
+}
+
+var providers = map[string]*provider{}
+
+func register(p *provider) { providers[p.name] = p }
+
+// providerNames lists the probe sources, for suggestions and completion.
+func providerNames() []string {
+	var n []string
+	for k := range providers {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}
+
+// ProbeSources lists the probe sources the compiler knows with their usage,
+// sorted by name, for help and completion.
+func ProbeSources() []string {
+	var out []string
+	for _, n := range providerNames() {
+		out = append(out, providers[n].usage)
+	}
+	return out
+}
+
+// stringArg returns argument i of a source call, which must be a string literal.
+func stringArg(call *dsl.Call, i int, what string) (string, error) {
+	if i >= len(call.Args) {
+		return "", dsl.Errorf(call.RParen, "%s needs %s", call.Name, what)
+	}
+	s, ok := call.Args[i].(*dsl.StringLit)
+	if !ok {
+		return "", dsl.Errorf(call.Args[i].Position(), "%s: %s must be a string literal", call.Name, what)
+	}
+	return s.Value, nil
+}
+
+// wantArgs checks the number of arguments of a source call.
+func wantArgs(call *dsl.Call, min, max int) error {
+	n := len(call.Args)
+	if n < min {
+		return dsl.Errorf(call.RParen, "%s takes %s", call.Name, argCount(min, max))
+	}
+	if n > max {
+		return dsl.Errorf(call.Args[max].Position(), "%s takes %s", call.Name, argCount(min, max))
+	}
+	return nil
+}
+
+func argCount(min, max int) string {
+	switch {
+	case min == max && min == 0:
+		return "no arguments"
+	case min == max && min == 1:
+		return "one argument"
+	case min == max:
+		return strconv.Itoa(min) + " arguments"
+	default:
+		return strconv.Itoa(min) + " to " + strconv.Itoa(max) + " arguments"
+	}
+}

@@ -1,0 +1,186 @@
+package compiler
+
+import (
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/ebpftrace/ebpftrace/dsl"
+)
+
+// Program is a compiled ebpftrace program: the BPF programs and maps to load,
+// where to attach each program, and the layout of everything the kernel side
+// hands back (event records and aggregation maps), so that the runtime can
+// decode it without knowing the source.
+type Program struct {
+	Source *dsl.Source
+	AST    *dsl.Program
+	// Spec holds every BPF program and map. Program and map names start
+	// with "ebt_" so that `bpftool prog` shows which are ours.
+	Spec   *ebpf.CollectionSpec
+	Probes []*Probe
+	// Events maps the id in the first 4 bytes of a ring buffer record to
+	// the layout of that record.
+	Events       map[uint32]*Event
+	Aggregations []*Aggregation
+	// RingBuf and Drops name the event ring buffer and the per-CPU counter
+	// of records lost because it was full.
+	RingBuf string
+	Drops   string
+	// StartNs is CLOCK_MONOTONIC when the program was compiled; `elapsed`
+	// counts from it.
+	StartNs uint64
+}
+
+// Probe is one BPF program and the place it attaches to.
+type Probe struct {
+	// Name is the probe as the user sees it, e.g.
+	// "tracepoint:syscalls:sys_enter_openat".
+	Name string
+	// Program names the ProgramSpec in Program.Spec.
+	Program string
+	Attach  Attach
+	// Pos is the probe source call in the program text.
+	Pos dsl.Pos
+}
+
+// AttachKind says how the runtime attaches a probe.
+type AttachKind string
+
+// Attach kinds; one per provider.
+const (
+	AttachBegin         AttachKind = "begin"
+	AttachEnd           AttachKind = "end"
+	AttachInterval      AttachKind = "interval"
+	AttachProfile       AttachKind = "profile"
+	AttachTracepoint    AttachKind = "tracepoint"
+	AttachRawTracepoint AttachKind = "rawtracepoint"
+)
+
+// Attach is what the runtime needs to attach one program.
+type Attach struct {
+	Kind AttachKind
+	// Target is the kernel-side name: "syscalls:sys_enter_openat" for a
+	// tracepoint, "sys_enter" for a raw tracepoint.
+	Target string
+	// Period is the interval of interval() and the sampling period of
+	// profile(); Frequency is profile's rate in Hz when given as a number.
+	Period    time.Duration
+	Frequency uint64
+}
+
+// EventKind says what a ring buffer record is.
+type EventKind int
+
+const (
+	// EventPrint is a print() stage's record.
+	EventPrint EventKind = iota
+	// EventExit asks the runtime to stop (exit() stage).
+	EventExit
+)
+
+// Event is the layout of one kind of ring buffer record. Each record starts
+// with its uint32 id, then 4 bytes of padding, then the fields.
+type Event struct {
+	ID    uint32
+	Kind  EventKind
+	Probe string
+	// Format is the Go format of print(fmt, …); empty for the default line
+	// print(), whose fields are printed name=value.
+	Format string
+	Fields []Field
+	Size   int
+	Pos    dsl.Pos
+}
+
+// FieldKind is how the runtime decodes a field of a record or key.
+type FieldKind int
+
+// Field kinds.
+const (
+	FieldInt FieldKind = iota
+	FieldString
+	FieldStack
+)
+
+// Field is one value inside an event record or map key.
+type Field struct {
+	Name   string // source text of the expression, or the args field name
+	Offset int
+	Size   int // bytes in the record (8 for ints, the buffer for strings)
+	Kind   FieldKind
+	Signed bool
+	Hex    bool
+	// Time marks the nsecs timestamp of a default print() line.
+	Time bool
+}
+
+// AggKind is the kind of an aggregation stage.
+type AggKind int
+
+// Aggregation kinds.
+const (
+	AggCount AggKind = iota
+	AggSum
+	AggAvg
+	AggMin
+	AggMax
+	AggStats
+	AggHist
+	AggLHist
+)
+
+var aggNames = [...]string{"count", "sum", "avg", "min", "max", "stats", "hist", "lhist"}
+
+func (k AggKind) String() string { return aggNames[k] }
+
+// Aggregation describes one aggregation map. Values are per-CPU; the
+// runtime merges CPUs. Value layouts by kind, all little-endian 8-byte words:
+//
+//	count, sum, hist, lhist: one word
+//	avg:                     sum, count
+//	min, max:                value, set (non-zero once a value was seen)
+//	stats:                   count, sum, min, max
+//
+// Hist and lhist buckets are the last 8 bytes of the key of a hash map, or
+// the index of an array when the aggregation has no by() keys.
+type Aggregation struct {
+	Name string // "@"+Name is shown; the stage name unless .as() renamed it
+	Kind AggKind
+	Map  string
+	// Array is true for aggregations without by() keys: a per-CPU array
+	// with one slot, or one slot per bucket for hist/lhist.
+	Array   bool
+	Keys    []Field
+	KeySize int
+	// Signed says the aggregated values are signed (min/max compare so).
+	Signed    bool
+	ValueSize int
+	LHist     LHistSpec
+	Every     time.Duration
+	Top       int
+	Export    string
+	Pos       dsl.Pos
+}
+
+// LHistSpec is the range of an lhist: buckets [Min, Max) of width Step, plus
+// one below and one above.
+type LHistSpec struct{ Min, Max, Step int64 }
+
+// Buckets is the number of lhist buckets including the two open ends.
+func (s LHistSpec) Buckets() int { return int((s.Max-s.Min)/s.Step) + 2 }
+
+// histBuckets is the number of hist buckets: <0, 0, then one per power of two.
+const histBuckets = 66
+
+// valueSize is the size of one per-CPU value of an aggregation kind.
+func (k AggKind) valueSize() int {
+	switch k {
+	case AggAvg, AggMin, AggMax:
+		return 16
+	case AggStats:
+		return 32
+	default:
+		return 8
+	}
+}

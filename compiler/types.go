@@ -1,0 +1,103 @@
+package compiler
+
+import "fmt"
+
+// TypeKind is the broad kind of a value in a chain.
+type TypeKind int
+
+const (
+	// TInt is an integer, held in a 64-bit register; Size and Signed say how
+	// it was stored where it came from.
+	TInt TypeKind = iota
+	// TString is a NUL-terminated string in a fixed buffer of Size bytes.
+	TString
+	// TPtr is an address; Elem says what it points to, User whether it is a
+	// user-space address.
+	TPtr
+	// TArgs is the `args` record of a probe.
+	TArgs
+	// TStack is a stack id (kstack/ustack).
+	TStack
+	// TVoid is the type of something that has no value.
+	TVoid
+)
+
+// Type is the static type of an expression.
+type Type struct {
+	Kind   TypeKind
+	Size   int  // bytes in memory: 1,2,4,8 for ints; the buffer for strings
+	Signed bool // ints
+	Hex    bool // ints shown in hex (hex())
+	User   bool // pointers into user memory
+	Elem   *Type
+	CType  string // the C spelling where known, for messages
+	// arrayLen is the element count of an array of ints in a context
+	// (syscall args[6]); indexing reads element i.
+	arrayLen int
+	// Const is the value of a compile-time constant string (string literals,
+	// `probe`); nil otherwise.
+	Const *string
+}
+
+var (
+	tInt64  = &Type{Kind: TInt, Size: 8, Signed: true}
+	tUint64 = &Type{Kind: TInt, Size: 8}
+	tUint32 = &Type{Kind: TInt, Size: 4}
+	tBool   = &Type{Kind: TInt, Size: 8, Signed: true, CType: "bool"}
+	tVoid   = &Type{Kind: TVoid}
+	tComm   = &Type{Kind: TString, Size: 16}
+)
+
+// defaultStrLen is the buffer str() reads into when no length is given,
+// bpftrace's default too.
+const defaultStrLen = 64
+
+// maxStrLen bounds str(p, n): strings are built on the 512-byte BPF stack.
+const maxStrLen = 200
+
+func stringType(n int) *Type { return &Type{Kind: TString, Size: n} }
+
+func constString(s string) *Type {
+	return &Type{Kind: TString, Size: len(s) + 1, Const: &s}
+}
+
+func (t *Type) String() string {
+	switch t.Kind {
+	case TInt:
+		if t.CType != "" {
+			return t.CType
+		}
+		if t.Signed {
+			return fmt.Sprintf("int%d", t.Size*8)
+		}
+		return fmt.Sprintf("uint%d", t.Size*8)
+	case TString:
+		return fmt.Sprintf("string[%d]", t.Size)
+	case TPtr:
+		if t.CType != "" {
+			return t.CType
+		}
+		if t.Elem != nil {
+			return "*" + t.Elem.String()
+		}
+		return "pointer"
+	case TArgs:
+		return "args"
+	case TStack:
+		return "stack"
+	default:
+		return "void"
+	}
+}
+
+// isScalar reports whether values of t live in a register.
+func (t *Type) isScalar() bool { return t.Kind == TInt || t.Kind == TPtr || t.Kind == TStack }
+
+// slotSize is the room a value of t takes in an event record or map key:
+// scalars take 8 bytes, strings their buffer rounded up to 8.
+func (t *Type) slotSize() int {
+	if t.Kind == TString {
+		return (t.Size + 7) &^ 7
+	}
+	return 8
+}

@@ -1,0 +1,105 @@
+// Package runtime loads a compiled program into the kernel, attaches its
+// probes, reads what they produce and hands it to the sinks, and detaches
+// everything when it stops.
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/ebpftrace/ebpftrace/compiler"
+	"github.com/ebpftrace/ebpftrace/dsl"
+)
+
+// loaded is a program's maps and programs in the kernel.
+type loaded struct {
+	maps  map[string]*ebpf.Map
+	progs map[string]*ebpf.Program
+}
+
+func (l *loaded) close() {
+	for _, p := range l.progs {
+		p.Close()
+	}
+	for _, m := range l.maps {
+		m.Close()
+	}
+}
+
+// load creates the maps, then loads each program on its own so that a
+// verifier rejection names the program, and so the chain, that caused it.
+func load(p *compiler.Program) (*loaded, error) {
+	l := &loaded{maps: map[string]*ebpf.Map{}, progs: map[string]*ebpf.Program{}}
+	for name, ms := range p.Spec.Maps {
+		m, err := ebpf.NewMap(ms)
+		if err != nil {
+			l.close()
+			return nil, fmt.Errorf("create map %s: %w", name, err)
+		}
+		l.maps[name] = m
+	}
+	for _, pr := range p.Probes {
+		spec := p.Spec.Programs[pr.Program]
+		ps := spec.Copy()
+		for name, m := range l.maps {
+			if err := ps.Instructions.AssociateMap(name, m); err != nil && !errors.Is(err, asm.ErrUnreferencedSymbol) {
+				l.close()
+				return nil, fmt.Errorf("program %s: map %s: %w", pr.Program, name, err)
+			}
+		}
+		prog, err := ebpf.NewProgram(ps)
+		if err != nil {
+			l.close()
+			return nil, verifierError(p, pr, spec, err)
+		}
+		l.progs[pr.Program] = prog
+	}
+	return l, nil
+}
+
+var insnLine = regexp.MustCompile(`^(\d+): \(`)
+
+// verifierError reports a rejected program against the source that
+// produced the failing instruction, with the verifier's own words beneath.
+func verifierError(p *compiler.Program, pr *compiler.Probe, spec *ebpf.ProgramSpec, err error) error {
+	var ve *ebpf.VerifierError
+	if !errors.As(err, &ve) {
+		return &dsl.Error{Pos: pr.Pos, Source: p.Source, Msg: fmt.Sprintf("the kernel refused to load the program of %s", pr.Name), Detail: err.Error()}
+	}
+	pos, what := pr.Pos, pr.Name
+	failed := -1
+	for _, line := range ve.Log {
+		if m := insnLine.FindStringSubmatch(line); m != nil {
+			failed, _ = strconv.Atoi(m[1])
+		}
+	}
+	if failed >= 0 {
+		// Walk back from the failing instruction to the nearest one that
+		// carries a source note.
+		var last fmt.Stringer
+		iter := spec.Instructions.Iterate()
+		for iter.Next() {
+			if src := iter.Ins.Source(); src != nil {
+				last = src
+			}
+			if int(iter.Offset) >= failed {
+				break
+			}
+		}
+		if n, ok := last.(interface{ Position() (dsl.Pos, string) }); ok {
+			pos, what = n.Position()
+		}
+	}
+	lines := ve.Log
+	if len(lines) > 12 {
+		lines = lines[len(lines)-12:]
+	}
+	detail := "the verifier said:\n    " + strings.Join(lines, "\n    ")
+	return &dsl.Error{Pos: pos, Source: p.Source, Msg: fmt.Sprintf("the kernel's verifier rejected the code of %s", what), Detail: detail}
+}

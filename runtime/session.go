@@ -1,0 +1,286 @@
+package runtime
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+
+	"github.com/ebpftrace/ebpftrace/compiler"
+	"github.com/ebpftrace/ebpftrace/runtime/sink"
+)
+
+// Options says where and how a session writes what it reads.
+type Options struct {
+	Stdout io.Writer
+	Stderr io.Writer
+	// JSON writes one JSON object a line instead of text.
+	JSON bool
+}
+
+// Session is a program loaded and attached in the kernel.
+type Session struct {
+	prog  *compiler.Program
+	opts  Options
+	l     *loaded
+	links []io.Closer
+	rd    *ringbuf.Reader
+	clock clock
+
+	mu     sync.Mutex // serialises writes to Stdout
+	closed bool
+}
+
+// Start loads p, attaches every probe and runs the begin() probes. On error
+// nothing stays loaded or attached.
+func Start(p *compiler.Program, opts Options) (*Session, error) {
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	s := &Session{prog: p, opts: opts, clock: newClock()}
+	l, err := load(p)
+	if err != nil {
+		return nil, err
+	}
+	s.l = l
+	if p.RingBuf != "" {
+		rd, err := ringbuf.NewReader(l.maps[p.RingBuf])
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open the event ring buffer: %w", err)
+		}
+		s.rd = rd
+	}
+	links, err := attachAll(p, l)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.links = links
+	if err := s.runOnce(compiler.AttachBegin); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Attached is the number of probes in the kernel (begin and end excluded).
+func (s *Session) Attached() int { return len(s.links) }
+
+func newClock() clock {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	now := time.Now()
+	return clock{wallMinusMono: time.Duration(now.UnixNano() - ts.Nano())}
+}
+
+// runOnce runs the begin() or end() programs through BPF_PROG_TEST_RUN.
+func (s *Session) runOnce(kind compiler.AttachKind) error {
+	for _, pr := range s.prog.Probes {
+		if pr.Attach.Kind != kind {
+			continue
+		}
+		if _, err := s.l.progs[pr.Program].Run(&ebpf.RunOptions{Context: make([]byte, 8)}); err != nil {
+			return fmt.Errorf("run %s: %w", pr.Name, err)
+		}
+	}
+	return nil
+}
+
+// Run reads events and prints periodic aggregations until ctx ends or an
+// exit() stage fires, then detaches every probe, runs end(), prints what
+// is left in the ring buffer and the aggregations, and unloads everything.
+func (s *Session) Run(ctx context.Context) error {
+	defer s.Close()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+
+	readerDone := make(chan error, 1)
+	draining := make(chan struct{})
+	if s.rd != nil {
+		go func() { readerDone <- s.readEvents(stop, draining) }()
+	} else {
+		close(readerDone)
+	}
+
+	var tickers []*time.Ticker
+	tick := make(chan *compiler.Aggregation)
+	for _, a := range s.prog.Aggregations {
+		if a.Every <= 0 {
+			continue
+		}
+		t := time.NewTicker(a.Every)
+		tickers = append(tickers, t)
+		go func(a *compiler.Aggregation, t *time.Ticker) {
+			for {
+				select {
+				case <-t.C:
+					select {
+					case tick <- a:
+					case <-ctx.Done():
+						return
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		}(a, t)
+	}
+	defer func() {
+		for _, t := range tickers {
+			t.Stop()
+		}
+	}()
+
+	var errs []error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case a := <-tick:
+			if err := s.printAggregation(a); err != nil {
+				errs = append(errs, err)
+			}
+			if err := clearAggregation(a, s.l.maps[a.Map]); err != nil {
+				errs = append(errs, fmt.Errorf("clear @%s: %w", a.Name, err))
+			}
+		case err := <-readerDone:
+			if err != nil {
+				errs = append(errs, err)
+			}
+			readerDone = nil
+		}
+	}
+
+	// Detach first so that nothing new arrives, then end(), then drain.
+	errs = append(errs, closeAll(s.links))
+	s.links = nil
+	errs = append(errs, s.runOnce(compiler.AttachEnd))
+	if s.rd != nil && readerDone != nil {
+		close(draining)
+		if err := s.rd.Flush(); err != nil {
+			errs = append(errs, err)
+		}
+		select {
+		case err := <-readerDone:
+			errs = append(errs, err)
+		case <-time.After(5 * time.Second):
+			errs = append(errs, errors.New("timed out draining the event ring buffer"))
+		}
+	}
+	for _, a := range s.prog.Aggregations {
+		if a.Every > 0 && s.isEmpty(a) {
+			continue
+		}
+		errs = append(errs, s.printAggregation(a))
+	}
+	if n := s.drops(); n > 0 {
+		fmt.Fprintf(s.opts.Stderr, "ebpftrace: %d events were lost: the ring buffer was full (print less, or aggregate in the kernel)\n", n)
+	}
+	return errors.Join(errs...)
+}
+
+// readEvents prints ring buffer records until the buffer is closed, or it
+// is flushed once draining is closed. An exit() record calls stop.
+func (s *Session) readEvents(stop func(), draining <-chan struct{}) error {
+	var rec ringbuf.Record
+	for {
+		err := s.rd.ReadInto(&rec)
+		switch {
+		case errors.Is(err, ringbuf.ErrFlushed):
+			select {
+			case <-draining:
+				return nil
+			default:
+				continue
+			}
+		case errors.Is(err, ringbuf.ErrClosed):
+			return nil
+		case err != nil:
+			return fmt.Errorf("read events: %w", err)
+		}
+		if len(rec.RawSample) < 8 {
+			continue
+		}
+		ev := s.prog.Events[binary.LittleEndian.Uint32(rec.RawSample)]
+		if ev == nil {
+			continue
+		}
+		switch ev.Kind {
+		case compiler.EventExit:
+			stop()
+		case compiler.EventPrint:
+			line := s.formatEvent(ev, rec.RawSample)
+			s.mu.Lock()
+			io.WriteString(s.opts.Stdout, line)
+			s.mu.Unlock()
+		}
+	}
+}
+
+func (s *Session) printAggregation(a *compiler.Aggregation) error {
+	agg, err := readAggregation(a, s.l.maps[a.Map])
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.opts.JSON {
+		return sink.WriteJSON(s.opts.Stdout, agg)
+	}
+	return sink.WriteText(s.opts.Stdout, agg)
+}
+
+func (s *Session) isEmpty(a *compiler.Aggregation) bool {
+	agg, err := readAggregation(a, s.l.maps[a.Map])
+	if err != nil {
+		return false
+	}
+	for _, r := range agg.Rows {
+		if r.Count != 0 || r.Sum != 0 || len(r.Buckets) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// drops sums the per-CPU count of records lost to a full ring buffer.
+func (s *Session) drops() uint64 {
+	if s.prog.Drops == "" {
+		return 0
+	}
+	var vals cpuValues
+	if err := s.l.maps[s.prog.Drops].Lookup(uint32(0), &vals); err != nil {
+		return 0
+	}
+	return sumWord0(vals)
+}
+
+// Close detaches and unloads everything. It is safe to call more than once.
+func (s *Session) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := closeAll(s.links)
+	s.links = nil
+	if s.rd != nil {
+		s.rd.Close()
+	}
+	if s.l != nil {
+		s.l.close()
+	}
+	return err
+}
