@@ -39,7 +39,7 @@ func checkFormat(fs *dsl.StringLit, args []dsl.Expr, types []*Type) (string, err
 			out.WriteByte(s[i])
 			i++
 		}
-		for i < len(s) && strings.IndexByte("hlLqjzt", s[i]) >= 0 {
+		for i < len(s) && strings.IndexByte("hlLjzt", s[i]) >= 0 {
 			i++
 		}
 		if i >= len(s) {

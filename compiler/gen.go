@@ -24,9 +24,6 @@ const (
 
 var valueRegs = []asm.Register{asm.R7, asm.R8, asm.R9}
 
-// maxStack is the BPF stack limit.
-const maxStack = 512
-
 // val is where a scalar value lives: a callee-saved register or a stack slot.
 type val struct {
 	inReg bool
@@ -54,8 +51,6 @@ type gen struct {
 	freeRegs  []asm.Register
 	stackUsed int // bytes of stack in use, slots live at -stackUsed
 	stackMax  int
-	err       error // first allocation failure, reported by finish
-	errPos    dsl.Pos
 }
 
 func newGen() *gen {
@@ -100,9 +95,6 @@ func (g *gen) mark(label string) { g.pending = append(g.pending, label) }
 // finish resolves label aliases and ends the program. Every path that falls
 // off the end returns 0.
 func (g *gen) finish() (asm.Instructions, error) {
-	if g.err != nil {
-		return nil, g.err
-	}
 	if len(g.pending) > 0 || len(g.insns) == 0 || !isExit(g.insns[len(g.insns)-1]) {
 		g.emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
 	}
@@ -125,28 +117,21 @@ func (g *gen) finish() (asm.Instructions, error) {
 func isExit(ins asm.Instruction) bool { return ins.OpCode.JumpOp() == asm.Exit }
 
 // alloc reserves n bytes of stack (rounded up to 8) and returns the offset
-// from R10 of their start.
+// from R10 of their start. The 512-byte limit is the verifier's to enforce:
+// it reports the instruction that overflows, which maps back to the chain.
 func (g *gen) alloc(n int) int16 {
 	n = (n + 7) &^ 7
 	g.stackUsed += n
 	if g.stackUsed > g.stackMax {
 		g.stackMax = g.stackUsed
 	}
-	if g.stackUsed > maxStack && g.err == nil {
-		pos := dsl.Pos{}
-		if g.note != nil {
-			pos = g.note.pos
-		}
-		g.err = dsl.Errorf(pos, "this chain needs more than the %d bytes of stack a BPF program has; use fewer or shorter strings (str(p, n)) in one event or key", maxStack)
-	}
 	return int16(-g.stackUsed)
 }
 
 // stackMark and release give LIFO stack discipline: everything allocated
 // after the mark is freed by release.
-func (g *gen) stackMark() int     { return g.stackUsed }
-func (g *gen) release(mark int)   { g.stackUsed = mark }
-func (g *gen) regsFree() []asm.Register { return g.freeRegs }
+func (g *gen) stackMark() int   { return g.stackUsed }
+func (g *gen) release(mark int) { g.stackUsed = mark }
 
 // newVal returns a home for a scalar: a free value register, else a slot.
 func (g *gen) newVal() val {

@@ -132,7 +132,7 @@ func checkPositions(t *testing.T, text string, prog *Program) {
 			if v.Type() == reflect.TypeOf(Ident{}) {
 				id := v.Interface().(Ident)
 				rest := text[id.Pos.Offset:]
-				if !strings.HasPrefix(rest, id.Name) && !strings.HasPrefix(rest, `"`) {
+				if !strings.HasPrefix(rest, id.Name) && !strings.HasPrefix(rest, `"`) && !strings.HasPrefix(rest, "`") {
 					t.Fatalf("ident %q at %s, where the text is %.10q", id.Name, id.Pos, text[id.Pos.Offset:])
 				}
 			}

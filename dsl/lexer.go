@@ -186,7 +186,13 @@ func scan(text string, exprMode bool) ([]lexer.Token, *offError) {
 	if n := len(out); !exprMode && n > 0 && out[n-1].Type == tSep && (n == 1 || endsOperand(out[n-2])) {
 		out = out[:n-1]
 	}
-	out = append(out, lexer.EOFToken(lexer.Position{Offset: len(text)}))
+	// "Unexpected end of input" reads best right after the last token, not
+	// past trailing blank lines and comments.
+	end := 0
+	if n := len(out); n > 0 {
+		end = out[n-1].Pos.Offset + len(out[n-1].Value)
+	}
+	out = append(out, lexer.EOFToken(lexer.Position{Offset: end}))
 	return out, nil
 }
 
@@ -227,7 +233,7 @@ func describe(t lexer.Token) string {
 		if utf8.RuneCountInString(v) > 24 {
 			v = string([]rune(v)[:20]) + "…"
 		}
-		return "literal " + v
+		return "literal " + strings.ReplaceAll(v, "\n", `\n`) // raw strings may span lines
 	}
 	return strconv.Quote(t.Value)
 }

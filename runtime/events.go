@@ -54,7 +54,9 @@ func decodeField(b []byte, f compiler.Field) any {
 // clock turns CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns) into wall time.
 type clock struct{ wallMinusMono time.Duration }
 
-func (c clock) wall(mono uint64) time.Time { return time.Unix(0, 0).Add(time.Duration(mono) + c.wallMinusMono) }
+func (c clock) wall(mono uint64) time.Time {
+	return time.Unix(0, 0).Add(time.Duration(mono) + c.wallMinusMono)
+}
 
 // formatEvent renders a print record as a text line (with its newline) or
 // a JSON object line.

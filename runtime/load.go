@@ -96,10 +96,21 @@ func verifierError(p *compiler.Program, pr *compiler.Probe, spec *ebpf.ProgramSp
 			pos, what = n.Position()
 		}
 	}
-	lines := ve.Log
-	if len(lines) > 12 {
-		lines = lines[len(lines)-12:]
+	// The log's tail holds the failing instruction and the reason; our
+	// source notes (";" lines) and the statistics add nothing there.
+	var lines []string
+	for _, l := range ve.Log {
+		if !strings.HasPrefix(l, ";") && !strings.HasPrefix(l, "processed ") && strings.TrimSpace(l) != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > 10 {
+		lines = lines[len(lines)-10:]
 	}
 	detail := "the verifier said:\n    " + strings.Join(lines, "\n    ")
-	return &dsl.Error{Pos: pos, Source: p.Source, Msg: fmt.Sprintf("the kernel's verifier rejected the code of %s", what), Detail: detail}
+	e := &dsl.Error{Pos: pos, Source: p.Source, Msg: fmt.Sprintf("the kernel's verifier rejected the code of %s", what), Detail: detail}
+	if strings.Contains(strings.Join(lines, "\n"), "stack") {
+		e.Hint = "a BPF program has 512 bytes of stack: use fewer or shorter strings (str(p, n)) in one key"
+	}
+	return e
 }

@@ -71,7 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.dump, "dump", "", "show the parsed program (`ast`) or the generated eBPF (asm) and exit")
 	fs.DurationVar(&c.duration, "duration", 0, "run for `d` (e.g. 5s), then print and exit")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
+		io.WriteString(stderr, usage)
 		fs.PrintDefaults()
 	}
 	// -l may come without a pattern.
@@ -81,15 +81,24 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			break
 		}
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
+	// Flags may follow the script file: `ebpftrace x.ebt -c cmd`.
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "l" {
 			c.listSet = true
 		}
 	})
-	switch rest := fs.Args(); {
+	switch {
 	case len(rest) > 1:
 		return nil, fmt.Errorf("one script file at a time (got %s)", strings.Join(rest, " "))
 	case len(rest) == 1 && c.program != "":

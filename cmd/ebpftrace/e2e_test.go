@@ -1,0 +1,379 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The end-to-end tests run the built ebpftrace binary the way a user does,
+// on real workloads, and check what it prints. They load and attach real
+// BPF programs, so they need root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN for
+// tracefs); without it they skip and say why.
+
+var bin struct {
+	dir       string
+	ebpftrace string
+	syscaller string
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ebpftrace-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin.dir = dir
+	bin.ebpftrace = filepath.Join(dir, "ebpftrace")
+	bin.syscaller = filepath.Join(dir, "syscaller")
+	for out, pkg := range map[string]string{bin.ebpftrace: ".", bin.syscaller: "../../examples/syscaller"} {
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n", pkg, err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: loading BPF programs needs root (CAP_BPF, CAP_PERFMON); run the tests as root")
+	}
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// trace runs ebpftrace with args; stdin, when not empty, names a file for
+// the tracer's (and so the -c child's) standard input.
+func trace(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(bin.ebpftrace, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != "" {
+		f, err := os.Open(stdin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		cmd.Stdin = f
+	}
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("ebpftrace %q did not finish in 60s; stderr:\n%s", args, errb.String())
+	}
+	return result{out.String(), errb.String(), cmd.ProcessState.ExitCode()}
+}
+
+func (r result) mustSucceed(t *testing.T) result {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("exit status %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// aggLines returns the lines of stdout that print aggregations (start with @).
+func wantLines(t *testing.T, r result, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("output lacks %q\nstdout:\n%s\nstderr:\n%s", w, r.stdout, r.stderr)
+		}
+	}
+}
+
+func TestCountExact(t *testing.T) {
+	needRoot(t)
+	for _, n := range []int{1, 1000, 25000} {
+		r := trace(t, "", "-e", `tracepoint("syscalls:sys_enter_getppid").count()`,
+			"-c", fmt.Sprintf("%s getppid %d", bin.syscaller, n)).mustSucceed(t)
+		wantLines(t, r, fmt.Sprintf("@count: %d\n", n), fmt.Sprintf("called getppid %d times", n))
+	}
+}
+
+func TestDDReads(t *testing.T) {
+	needRoot(t)
+	dd := "dd if=/dev/zero of=/dev/null bs=1000 count=7"
+	read0 := `tracepoint("syscalls:sys_enter_read").filter(args.fd == 0)`
+	tests := []struct {
+		chain string
+		want  []string
+	}{
+		{".by(comm).count()", []string{"@count[dd]: 7\n"}},
+		{".sum(args.count)", []string{"@sum: 7000\n"}},
+		{".by(comm).sum(args.count).as(\"bytes\")", []string{"@bytes[dd]: 7000\n"}},
+		{".min(args.count)", []string{"@min: 1000\n"}},
+		{".max(args.count)", []string{"@max: 1000\n"}},
+		{".avg(args.count)", []string{"@avg: 1000\n"}},
+		{".stats(args.count)", []string{"@stats: count 7, average 1000, total 7000\n"}},
+		{".hist(args.count)", []string{"@hist:\n[512, 1K)              7 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.chain, func(t *testing.T) {
+			r := trace(t, "", "-e", read0+tt.chain, "-c", dd).mustSucceed(t)
+			wantLines(t, r, tt.want...)
+		})
+	}
+}
+
+// TestReadSizes reads fd 0 (/dev/zero) with five known sizes.
+func TestReadSizes(t *testing.T) {
+	needRoot(t)
+	cmd := bin.syscaller + " reads - 1 10 100 1000 5000"
+	read0 := `tracepoint("syscalls:sys_enter_read").filter(args.fd == 0 && comm == "syscaller")`
+	tests := []struct {
+		chain string
+		want  []string
+	}{
+		{".count()", []string{"@count: 5\n"}},
+		{".min(args.count)", []string{"@min: 1\n"}},
+		{".max(args.count)", []string{"@max: 5000\n"}},
+		{".avg(args.count)", []string{"@avg: 1222\n"}},
+		{".stats(args.count)", []string{"@stats: count 5, average 1222, total 6111\n"}},
+		{".hist(args.count)", []string{
+			"[1]                    1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n",
+			"[8, 16)                1 |",
+			"[64, 128)              1 |",
+			"[512, 1K)              1 |",
+			"[4K, 8K)               1 |",
+		}},
+		{".lhist(args.count, 0, 6000, 1000)", []string{
+			"[0, 1000)              3 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n",
+			"[1000, 2000)           1 |@@@@@@@@@@@@@@@@@                                   |\n",
+			"[5000, 6000)           1 |",
+		}},
+		{".lhist(args.count, 10, 20, 5)", []string{"(..., 10)              1 |", "[10, 15)               1 |", "[20, ...)              3 |"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.chain, func(t *testing.T) {
+			r := trace(t, "/dev/zero", "-e", read0+tt.chain, "-c", cmd).mustSucceed(t)
+			wantLines(t, r, tt.want...)
+		})
+	}
+}
+
+func TestPrintAndKeys(t *testing.T) {
+	needRoot(t)
+	r := trace(t, "", "-c", "cat /etc/hostname", "-e",
+		`tracepoint("syscalls:sys_enter_openat").filter(comm == "cat" && str(args.filename) == "/etc/hostname").print("%s opened %q dfd=%d", comm, str(args.filename), args.dfd)`).mustSucceed(t)
+	wantLines(t, r, "cat opened \"/etc/hostname\" dfd=-100\n")
+	if got := strings.Count(r.stdout, "opened"); got != 1 {
+		t.Errorf("printed %d events, want 1:\n%s", got, r.stdout)
+	}
+
+	r = trace(t, "", "-c", "cat /etc/hostname", "-e",
+		`tracepoint("syscalls:sys_enter_openat").by(comm, str(args.filename)).count()`).mustSucceed(t)
+	wantLines(t, r, "@count[cat, /etc/hostname]: 1\n")
+
+	r = trace(t, "", "-c", bin.syscaller+" getppid 3", "-e",
+		`tracepoint("syscalls:sys_enter_getppid").print()`).mustSucceed(t)
+	line := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.\d{6} tracepoint:syscalls:sys_enter_getppid pid=\d+ comm="syscaller" __syscall_nr=110$`)
+	if n := len(line.FindAllString(r.stdout, -1)); n != 3 {
+		t.Errorf("default print: %d matching lines, want 3:\n%s", n, r.stdout)
+	}
+}
+
+// TestLastEventBeforeExit checks that an event produced just before the -c
+// child exits is printed: the tracer drains the ring buffer before leaving.
+func TestLastEventBeforeExit(t *testing.T) {
+	needRoot(t)
+	for i := 0; i < 5; i++ {
+		r := trace(t, "", "-c", bin.syscaller+" last 1", "-e",
+			`tracepoint("syscalls:sys_enter_getppid").print("last getppid from %s", comm)`).mustSucceed(t)
+		wantLines(t, r, "last getppid from syscaller\n")
+	}
+}
+
+func TestJSONOutput(t *testing.T) {
+	needRoot(t)
+	r := trace(t, "", "-f", "json", "-c", bin.syscaller+" getppid 4", "-e",
+		`tracepoint("syscalls:sys_enter_getppid").print("pid %d", pid)
+tracepoint("syscalls:sys_enter_getppid").by(comm).count()
+tracepoint("syscalls:sys_enter_getppid").hist(pid)`).mustSucceed(t)
+	var events, aggs int
+	sc := bufio.NewScanner(strings.NewReader(r.stdout))
+	for sc.Scan() {
+		if !strings.HasPrefix(sc.Text(), "{") {
+			continue // the child's own output
+		}
+		var obj map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &obj); err != nil {
+			t.Fatalf("line %q is not JSON: %v", sc.Text(), err)
+		}
+		switch obj["type"] {
+		case "event":
+			events++
+			if obj["probe"] != "tracepoint:syscalls:sys_enter_getppid" || !strings.HasPrefix(obj["text"].(string), "pid ") {
+				t.Errorf("event %v", obj)
+			}
+		case "aggregation":
+			aggs++
+			if obj["kind"] == "count" {
+				rows := obj["rows"].([]any)
+				row := rows[0].(map[string]any)
+				if row["value"].(float64) != 4 || row["key"].([]any)[0] != "syscaller" {
+					t.Errorf("count row %v", row)
+				}
+			}
+		default:
+			t.Errorf("unknown object %v", obj)
+		}
+	}
+	if events != 4 || aggs != 2 {
+		t.Errorf("got %d events and %d aggregations, want 4 and 2:\n%s", events, aggs, r.stdout)
+	}
+}
+
+func TestScriptFileAndBindings(t *testing.T) {
+	needRoot(t)
+	script := filepath.Join(t.TempDir(), "getppid.ebt")
+	os.WriteFile(script, []byte(`// count getppid calls, and show the ones of syscaller
+calls := tracepoint("syscalls:sys_enter_getppid")
+   .filter(comm == "syscaller")
+calls.count().as("calls")
+`), 0o644)
+	r := trace(t, "", script, "-c", bin.syscaller+" getppid 42").mustSucceed(t)
+	wantLines(t, r, "@calls: 42\n")
+}
+
+func TestTopAndExit(t *testing.T) {
+	needRoot(t)
+	r := trace(t, "", "-c", bin.syscaller+" sleep 30s", "-e",
+		`interval("100ms").exit()
+begin().print("started")
+end().print("ended")`).mustSucceed(t)
+	if r.stdout != "started\nended\n" {
+		t.Errorf("stdout %q, want started and ended", r.stdout)
+	}
+}
+
+// ourPrograms lists the ebt_ programs bpftool shows whose owner is pid or
+// that no process holds.
+func ourPrograms(t *testing.T, pid int) []string {
+	t.Helper()
+	out, err := exec.Command("bpftool", "-j", "prog", "show").Output()
+	if err != nil {
+		t.Skipf("skipped: bpftool is needed to list loaded programs: %v", err)
+	}
+	var progs []struct {
+		ID   int    `json:"id"`
+		Name string `json:"name"`
+		Pids []struct {
+			Pid int `json:"pid"`
+		} `json:"pids"`
+	}
+	if err := json.Unmarshal(out, &progs); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, p := range progs {
+		if !strings.HasPrefix(p.Name, "ebt_") {
+			continue
+		}
+		owned := len(p.Pids) == 0
+		for _, o := range p.Pids {
+			owned = owned || o.Pid == pid
+		}
+		if owned {
+			left = append(left, fmt.Sprintf("%d %s", p.ID, p.Name))
+		}
+	}
+	return left
+}
+
+func TestSignalsDetach(t *testing.T) {
+	needRoot(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			cmd := exec.Command(bin.ebpftrace, "-e", `tracepoint("raw_syscalls:sys_enter").by(comm).count()
+tracepoint("syscalls:sys_enter_getppid").print("x")`)
+			var out bytes.Buffer
+			cmd.Stdout = &out
+			waitAttached := startAndWaitAttached(t, cmd)
+			errb := waitAttached()
+			if len(ourPrograms(t, cmd.Process.Pid)) == 0 {
+				t.Errorf("bpftool shows no ebt_ program of the running tracer")
+			}
+			cmd.Process.Signal(sig)
+			err := cmd.Wait()
+			if err != nil {
+				t.Errorf("after %v: %v\n%s", sig, err, errb())
+			}
+			if !strings.Contains(out.String(), "@count[") {
+				t.Errorf("after %v the aggregation was not printed:\n%s", sig, out.String())
+			}
+			if left := ourPrograms(t, cmd.Process.Pid); len(left) > 0 {
+				t.Errorf("after %v these programs are still loaded: %v", sig, left)
+			}
+		})
+	}
+}
+
+// startAndWaitAttached starts cmd and returns a function that waits until
+// it reports its probes attached; that returns a function giving all of
+// stderr read so far.
+func startAndWaitAttached(t *testing.T, cmd *exec.Cmd) func() func() string {
+	t.Helper()
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var lines []string
+	attached := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		once := sync.Once{}
+		for sc.Scan() {
+			mu.Lock()
+			lines = append(lines, sc.Text())
+			mu.Unlock()
+			if strings.HasPrefix(sc.Text(), "Attached") {
+				once.Do(func() { close(attached) })
+			}
+		}
+	}()
+	get := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(lines, "\n")
+	}
+	return func() func() string {
+		select {
+		case <-attached:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("no \"Attached\" line in 20s:\n%s", get())
+		}
+		return get
+	}
+}
