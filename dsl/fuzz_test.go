@@ -91,6 +91,10 @@ func checkFuzzError(t *testing.T, text string, lines int, err error) {
 		if strings.Contains(e.Msg, "internal") {
 			t.Fatalf("internal error: %v", e)
 		}
+		// participle's own wording means syntaxError failed to rephrase it.
+		if strings.Contains(e.Msg, "unexpected token") || strings.Contains(e.Msg, "lexer:") {
+			t.Fatalf("raw participle message: %v", e)
+		}
 		if e.Pos.Line < 1 || e.Pos.Line > lines+1 || e.Pos.Col < 1 || e.Pos.Offset < 0 || e.Pos.Offset > len(text) {
 			t.Fatalf("error position %+v out of range (%d lines, %d bytes): %v", e.Pos, lines, len(text), e)
 		}

@@ -314,7 +314,11 @@ func syntaxError(toks []lexer.Token, err error, exprMode bool) *offError {
 	}
 	if len(open) == 0 {
 		if tok.Type == tOp && (tok.Value == ")" || tok.Value == "]") {
-			return &offError{Off: off, Msg: fmt.Sprintf("unexpected %q with no matching %q", tok.Value, map[string]string{")": "(", "]": "["}[tok.Value])}
+			opener := "("
+			if tok.Value == "]" {
+				opener = "["
+			}
+			return &offError{Off: off, Msg: fmt.Sprintf("unexpected %q with no matching %q", tok.Value, opener)}
 		}
 		if exprMode {
 			return msg("expected an operator or the end of the expression")

@@ -479,6 +479,8 @@ func TestErrors(t *testing.T) {
 		{`a[]`, "1:3", `unexpected "]"; expected an expression`},
 		{`&^x`, "1:1", `unexpected "&^"; expected an expression`},
 		{`"abc`, "1:1", `unterminated string`},
+		{`a + "abc`, "1:5", `unterminated string`},
+		{"a &&\n\n// end\n", "1:5", `unexpected end of input; expected an expression`},
 		{"a()\nx := \"ab\nc()", "2:6", `unterminated string`},
 		{"x := `abc", "1:6", "unterminated raw string: missing `"},
 		{`a /* x`, "1:3", `unterminated comment: missing */`},

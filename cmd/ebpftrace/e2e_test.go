@@ -377,3 +377,72 @@ func startAndWaitAttached(t *testing.T, cmd *exec.Cmd) func() func() string {
 		return get
 	}
 }
+
+// TestErrors checks that each kind of bad input names the place, shows the
+// line with a caret under it, suggests the nearest real names, exits
+// non-zero and leaves nothing loaded.
+func TestErrors(t *testing.T) {
+	needRoot(t)
+	open := `tracepoint("syscalls:sys_enter_openat")`
+	tests := []struct {
+		name, prog string
+		want       []string
+	}{
+		{"syntax", open + `.filter(comm == ).count()`, []string{
+			"<input>:1:56: unexpected \")\"", "\n" + strings.Repeat(" ", 4+55) + "^\n"}},
+		{"unknown probe", `tracepont("syscalls:sys_enter_openat").count()`, []string{
+			"<input>:1:1: unknown probe \"tracepont\"", "\n    ^\n", "did you mean tracepoint"}},
+		{"unknown tracepoint", `tracepoint("syscalls:sys_enter_opnat").count()`, []string{
+			"<input>:1:12: no tracepoint matches \"syscalls:sys_enter_opnat\"", "\n" + strings.Repeat(" ", 4+11) + "^\n", "did you mean syscalls:sys_enter_openat"}},
+		{"unknown stage", open + `.cout()`, []string{
+			"<input>:1:41: unknown stage \"cout\"", "\n" + strings.Repeat(" ", 4+40) + "^\n", "did you mean count?"}},
+		{"unknown field", open + `.print("%s", str(args.filenme))`, []string{
+			"<input>:1:62: tracepoint:syscalls:sys_enter_openat has no field \"filenme\"", "did you mean filename?"}},
+		{"unknown function", open + `.print("%s", strr(args.filename))`, []string{
+			"<input>:1:53: unknown function \"strr\"", "did you mean str?"}},
+		{"unknown value", open + `.by(pidd).count()`, []string{
+			"<input>:1:44: unknown name \"pidd\"", "did you mean pid"}},
+		{"type error", open + `.sum(comm)`, []string{
+			"<input>:1:45: sum takes a number, not string[16]", "\n" + strings.Repeat(" ", 4+44) + "^\n"}},
+		{"format error", open + `.print("%d", comm)`, []string{
+			"<input>:1:53: comm is string[16], which %d cannot print"}},
+		{"verifier", open + `.by(str(args.filename, 200), str(args.filename, 200), str(args.filename, 200)).count()`, []string{
+			"<input>:1:119: the kernel's verifier rejected the code of count",
+			"\n" + strings.Repeat(" ", 4+118) + "^\n",
+			"the verifier said:", "invalid write to stack",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := trace(t, "", "-e", tt.prog)
+			if r.code == 0 {
+				t.Fatalf("exit status 0 for a bad program; stderr:\n%s", r.stderr)
+			}
+			if !strings.Contains(r.stderr, "\n    "+tt.prog+"\n") {
+				t.Errorf("stderr does not show the line:\n%s", r.stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
+				}
+			}
+			if strings.Contains(r.stderr, "Attached") {
+				t.Errorf("a bad program attached probes:\n%s", r.stderr)
+			}
+		})
+	}
+}
+
+func TestErrorInScriptFile(t *testing.T) {
+	needRoot(t)
+	script := filepath.Join(t.TempDir(), "bad.ebt")
+	os.WriteFile(script, []byte("// a comment\ntracepoint(\"syscalls:sys_enter_getppid\")\n    .by(comm)\n    .hist(comm)\n"), 0o644)
+	r := trace(t, "", script)
+	if r.code == 0 {
+		t.Fatal("exit status 0")
+	}
+	want := script + ":4:11: hist takes a number, not string[16]\n        .hist(comm)\n" + strings.Repeat(" ", 4+10) + "^\n"
+	if !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr:\n%s\nwant:\n%s", r.stderr, want)
+	}
+}
