@@ -22,7 +22,7 @@ var stages = map[string]*stage{}
 func init() {
 	for _, s := range []*stage{
 		{name: "filter", usage: "filter(cond)", doc: "keep the event when cond is true (non-zero); evaluated in the kernel", minArgs: 1, maxArgs: 1, apply: applyFilter},
-		{name: "print", usage: `print() or print("fmt", args…)`, doc: "print an event line", minArgs: 0, maxArgs: 16, apply: applyPrint},
+		{name: "print", usage: `print() or print("fmt", args…)`, doc: "print an event line", minArgs: 0, maxArgs: 64, apply: applyPrint},
 		{name: "by", usage: "by(key, …)", doc: "group the following aggregation by these keys", minArgs: 1, maxArgs: 8, apply: applyBy},
 		aggStage(AggCount, "count()", "count events", 0),
 		aggStage(AggSum, "sum(x)", "sum of x", 1),
