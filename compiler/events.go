@@ -136,7 +136,8 @@ func applyPrint(cc *chainCtx, call *dsl.Call) error {
 	return nil
 }
 
-// printDefault prints the time, probe, pid, comm and every args field.
+// printDefault prints the time, probe, pid, comm and every args field
+// (named args.<field>).
 func (cc *chainCtx) printDefault(call *dsl.Call) error {
 	pos := call.Pos
 	exprs := []dsl.Expr{&dsl.Ident{Pos: pos, Name: "nsecs"}, &dsl.Ident{Pos: pos, Name: "pid"}, &dsl.Ident{Pos: pos, Name: "comm"}}
@@ -147,7 +148,7 @@ func (cc *chainCtx) printDefault(call *dsl.Call) error {
 			e = &dsl.Call{Pos: pos, Name: "str", Fun: &dsl.Ident{Pos: pos, Name: "str"}, Args: []dsl.Expr{e}}
 		}
 		exprs = append(exprs, e)
-		names = append(names, a.name)
+		names = append(names, "args."+a.name)
 	}
 	ev := cc.prog.newEvent(call, cc.t, EventPrint)
 	var offs []int

@@ -75,17 +75,27 @@ func (s *Session) formatEvent(ev *compiler.Event, rec []byte) string {
 		}
 		return line
 	}
+	// The default line: time probe pid=… comm=… { field=… … }
 	var b strings.Builder
+	inArgs := false
 	for i, f := range ev.Fields {
+		name, isArg := strings.CutPrefix(f.Name, "args.")
+		if isArg && !inArgs {
+			b.WriteString(" {")
+			inArgs = true
+		}
 		switch {
 		case f.Time:
 			b.WriteString(s.clock.wall(vals[i].(uint64)).Format("15:04:05.000000"))
 			b.WriteString(" " + ev.Probe)
-		case f.Kind == compiler.FieldString:
-			fmt.Fprintf(&b, " %s=%q", f.Name, vals[i])
+		case f.Kind == compiler.FieldString && isArg:
+			fmt.Fprintf(&b, " %s=%q", name, vals[i])
 		default:
-			fmt.Fprintf(&b, " %s=%v", f.Name, vals[i])
+			fmt.Fprintf(&b, " %s=%v", name, vals[i])
 		}
+	}
+	if inArgs {
+		b.WriteString(" }")
 	}
 	b.WriteString("\n")
 	return b.String()

@@ -150,6 +150,11 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case a := <-tick:
+			if !s.opts.JSON {
+				s.mu.Lock()
+				fmt.Fprintln(s.opts.Stdout, time.Now().Format("15:04:05"))
+				s.mu.Unlock()
+			}
 			if err := s.printAggregation(a); err != nil {
 				errs = append(errs, err)
 			}

@@ -13,31 +13,13 @@ import (
 )
 
 // -c CMD must not run a single instruction of CMD before every probe is
-// attached. The child is this binary again in shim mode: it resolves the
-// command, stops itself with SIGSTOP, and once the tracer has attached and
-// sent SIGCONT it execs the command, keeping its pid, which the probes
-// already filter on.
-const shimEnv = "EBPFTRACE_EXEC_SHIM"
-
-func isChildShim() bool { return os.Getenv(shimEnv) != "" }
-
-// runChildShim is main in shim mode: os.Args[1] is the resolved path,
-// os.Args[2:] the command's argv.
-func runChildShim() {
-	if len(os.Args) < 3 {
-		os.Exit(127)
-	}
-	env := make([]string, 0, len(os.Environ()))
-	for _, kv := range os.Environ() {
-		if len(kv) < len(shimEnv) || kv[:len(shimEnv)] != shimEnv {
-			env = append(env, kv)
-		}
-	}
-	_ = unix.Kill(os.Getpid(), unix.SIGSTOP)
-	err := syscall.Exec(os.Args[1], os.Args[2:], env)
-	fmt.Fprintf(os.Stderr, "ebpftrace: -c: exec %s: %v\n", os.Args[1], err)
-	os.Exit(127)
-}
+// attached. The child is started under ptrace (PTRACE_TRACEME), so the
+// kernel stops it right after its execve, already the command, with its
+// final pid and comm; once the probes are attached the tracer detaches and
+// the command runs. A ptrace stop, unlike SIGSTOP, is not undone by the
+// SIGCONT the kernel sends to orphaned process groups. ptrace requests must
+// come from the thread that started the child, so run() locks the main
+// goroutine to its thread.
 
 // childProcess is the -c command, stopped until release.
 type childProcess struct {
@@ -58,23 +40,19 @@ func startChild(cmdline string) (*childProcess, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: command not found", words[0])
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(self, append([]string{path}, words...)...)
-	cmd.Env = append(os.Environ(), shimEnv+"=1")
+	cmd := exec.Command(path, words[1:]...)
+	cmd.Args[0] = words[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	// If the tracer dies, so does the command it was told to run.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	c := &childProcess{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
-	// Wait until the shim has stopped itself (without reaping it).
+	// Wait for the stop at the exec (without reaping the child).
 	var ws unix.WaitStatus
 	for {
-		_, err := unix.Wait4(c.pid, &ws, unix.WUNTRACED, nil)
+		_, err := unix.Wait4(c.pid, &ws, unix.WALL, nil)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -92,7 +70,7 @@ func startChild(cmdline string) (*childProcess, error) {
 
 // release lets the command run; wait returns once it has exited.
 func (c *childProcess) release() error {
-	if err := unix.Kill(c.pid, unix.SIGCONT); err != nil {
+	if err := unix.PtraceDetach(c.pid); err != nil {
 		return fmt.Errorf("start the child: %w", err)
 	}
 	go func() {

@@ -193,7 +193,7 @@ func TestPrintAndKeys(t *testing.T) {
 
 	r = trace(t, "", "-c", bin.syscaller+" getppid 3", "-e",
 		`tracepoint("syscalls:sys_enter_getppid").print()`).mustSucceed(t)
-	line := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.\d{6} tracepoint:syscalls:sys_enter_getppid pid=\d+ comm="syscaller" __syscall_nr=110$`)
+	line := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.\d{6} tracepoint:syscalls:sys_enter_getppid pid=\d+ comm=syscaller { __syscall_nr=110 }$`)
 	if n := len(line.FindAllString(r.stdout, -1)); n != 3 {
 		t.Errorf("default print: %d matching lines, want 3:\n%s", n, r.stdout)
 	}
@@ -445,4 +445,100 @@ func TestErrorInScriptFile(t *testing.T) {
 	if !strings.Contains(r.stderr, want) {
 		t.Errorf("stderr:\n%s\nwant:\n%s", r.stderr, want)
 	}
+}
+
+func TestProbeKinds(t *testing.T) {
+	needRoot(t)
+	getppid := bin.syscaller + " getppid 77"
+	tests := []struct {
+		name, prog, cmd string
+		want            []string
+	}{
+		{"rawtracepoint", `rawtracepoint("sys_enter").filter(arg1 == 110).count()`, getppid, []string{"@count: 77\n"}},
+		{"wildcard", `tracepoint("syscalls:sys_enter_getpp*").by(probe).count()`, getppid,
+			[]string{"@count[tracepoint:syscalls:sys_enter_getppid]: 77\n"}},
+		{"wildcard shares one map", `tracepoint("syscalls:sys_*_getppid").by(probe).count()`, getppid,
+			[]string{"@count[tracepoint:syscalls:sys_enter_getppid]: 77\n", "@count[tracepoint:syscalls:sys_exit_getppid]: 77\n"}},
+		{"values", `tracepoint("syscalls:sys_enter_getppid").filter(pid == tid && uid == 0 && gid == 0 && nsecs > elapsed && cgroup > 0 && cpu < 4096).count()`, getppid,
+			[]string{"@count: 77\n"}},
+		{"exit", `tracepoint("syscalls:sys_enter_getppid").print("first").exit()`, bin.syscaller + " sleep 30s", nil},
+		{"begin end", `begin().print("hello")
+end().print("bye")`, "/bin/true", []string{"hello\nbye\n"}},
+		{"top", `tracepoint("syscalls:sys_enter_getppid").by(nsecs).count().top(2)`, getppid, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := trace(t, "", "-e", tt.prog, "-c", tt.cmd).mustSucceed(t)
+			wantLines(t, r, tt.want...)
+			if tt.name == "top" {
+				if n := strings.Count(r.stdout, "@count["); n != 2 {
+					t.Errorf("top(2) printed %d rows:\n%s", n, r.stdout)
+				}
+			}
+		})
+	}
+}
+
+func TestExitStopsTracing(t *testing.T) {
+	needRoot(t)
+	start := time.Now()
+	r := trace(t, "", "-e", `interval("100ms").print("tick").exit()`).mustSucceed(t)
+	if r.stdout != "tick\n" {
+		t.Errorf("stdout %q, want one tick", r.stdout)
+	}
+	_ = start
+}
+
+func TestIntervalEveryAndProfile(t *testing.T) {
+	needRoot(t)
+	r := trace(t, "", "--duration", "1100ms", "-e", `interval("100ms").count().every("500ms")
+profile(99).by(cpu).count().as("samples")`).mustSucceed(t)
+	header := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\n@count: (\d+)$`)
+	ms := header.FindAllStringSubmatch(r.stdout, -1)
+	if len(ms) != 2 {
+		t.Fatalf("want two periodic prints of @count, got:\n%s", r.stdout)
+	}
+	for _, m := range ms {
+		if m[1] != "4" && m[1] != "5" && m[1] != "6" {
+			t.Errorf("a 500ms period of a 100ms interval counted %s:\n%s", m[1], r.stdout)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^@samples\[0\]: \d+$`).MatchString(r.stdout) {
+		t.Errorf("no profile samples of cpu 0:\n%s", r.stdout)
+	}
+}
+
+func TestPIDFilter(t *testing.T) {
+	needRoot(t)
+	child := exec.Command(bin.syscaller, "sleep", "30s")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer child.Process.Kill()
+	// The sleeping child makes (almost) no syscalls; others make many.
+	r := trace(t, "", "-p", fmt.Sprint(child.Process.Pid), "--duration", "500ms", "-e",
+		`tracepoint("raw_syscalls:sys_enter").by(pid).count()`).mustSucceed(t)
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if line != "" && !strings.HasPrefix(line, fmt.Sprintf("@count[%d]: ", child.Process.Pid)) {
+			t.Errorf("-p %d let through %q", child.Process.Pid, line)
+		}
+	}
+	r = trace(t, "", "-p", "999999999", "-e", `tracepoint("raw_syscalls:sys_enter").count()`)
+	if r.code == 0 || !strings.Contains(r.stderr, "no such process") {
+		t.Errorf("-p of a missing process: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestListAndDump(t *testing.T) {
+	needRoot(t)
+	r := trace(t, "", "-l", "syscalls:sys_enter_getpp*").mustSucceed(t)
+	if r.stdout != "tracepoint:syscalls:sys_enter_getppid\n" {
+		t.Errorf("-l: %q", r.stdout)
+	}
+	r = trace(t, "", "-l", "sched_switch").mustSucceed(t)
+	wantLines(t, r, "tracepoint:sched:sched_switch\n")
+	r = trace(t, "", "--dump", "asm", "-e", `tracepoint("syscalls:sys_enter_getppid").count()`).mustSucceed(t)
+	wantLines(t, r, "ebt_p0 tracepoint:syscalls:sys_enter_getppid", "Call FnMapLookupElem", "; 1:42 count")
+	r = trace(t, "", "--dump", "ast", "-e", `tracepoint("a:b").filter("args->x & 1").count()`).mustSucceed(t)
+	wantLines(t, r, "probe tracepoint @1:1", ".filter @1:19", "binary &", "selector .x", ".count @1:41")
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -19,7 +20,7 @@ import (
 	"github.com/ebpftrace/ebpftrace/compiler"
 	"github.com/ebpftrace/ebpftrace/dsl"
 	"github.com/ebpftrace/ebpftrace/internal/tracefs"
-	"github.com/ebpftrace/ebpftrace/runtime"
+	ebpfrt "github.com/ebpftrace/ebpftrace/runtime"
 )
 
 const usage = `ebpftrace: trace Linux with chains of Go expressions compiled to eBPF
@@ -52,10 +53,9 @@ type config struct {
 }
 
 func main() {
-	if isChildShim() {
-		runChildShim()
-		return
-	}
+	// ptrace requests for -c must come from the thread that started the
+	// child (see child.go).
+	runtime.LockOSThread()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -177,7 +177,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	sess, err := runtime.Start(p, runtime.Options{Stdout: stdout, Stderr: stderr, JSON: c.format == "json"})
+	sess, err := ebpfrt.Start(p, ebpfrt.Options{Stdout: stdout, Stderr: stderr, JSON: c.format == "json"})
 	if err != nil {
 		fmt.Fprint(stderr, dsl.Render(err, src))
 		return 1
