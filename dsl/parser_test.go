@@ -699,3 +699,25 @@ func TestHostileInput(t *testing.T) {
 		}
 	}
 }
+
+// The participle parsers are package globals; parsing must be safe from
+// several goroutines (the REPL completes while a script runs).
+func TestConcurrentParse(t *testing.T) {
+	done := make(chan string)
+	for i := 0; i < 8; i++ {
+		go func() {
+			p, err := Parse("", fuzzSeeds[0]+"\n"+fuzzSeeds[3])
+			if err != nil {
+				done <- err.Error()
+				return
+			}
+			done <- progString(p)
+		}()
+	}
+	first := <-done
+	for i := 1; i < 8; i++ {
+		if got := <-done; got != first {
+			t.Errorf("concurrent parses differ:\n%s\n%s", got, first)
+		}
+	}
+}
