@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -256,34 +255,25 @@ func tracerPrograms(pid int, keep func(*ebpf.ProgramInfo) bool) ([]*ebpf.Program
 	return progs, nil
 }
 
-// startTracer runs a tracer until b ends. It waits for a stderr line that
-// starts with ready, then for the tracer's programs to show up and to run
+// startTracer runs a tracer until b ends. It waits for a line on its
+// stdout or stderr that starts with ready, then for the tracer's programs to show up and to run
 // on a getppid of ours, and returns them.
 func startTracer(b *testing.B, ready string, keep func(*ebpf.ProgramInfo) bool, path string, args ...string) []*ebpf.Program {
 	b.Helper()
 	name := filepath.Base(path)
 	cmd := exec.Command(path, args...)
-	var stdout lockedBuffer
-	cmd.Stdout = &stdout
-	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
+	// bpftrace says "Attaching" on stdout, ebpftrace "Attached" on stderr.
+	readyc := make(chan struct{})
+	var once sync.Once
+	isReady := func() { once.Do(func() { close(readyc) }) }
+	stdout := &lockedBuffer{ready: ready, onReady: isReady}
+	stderr := &lockedBuffer{ready: ready, onReady: isReady}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	var stderr lockedBuffer
-	readyc := make(chan struct{})
 	exited := make(chan struct{})
 	go func() {
-		sc := bufio.NewScanner(pipe)
-		var once sync.Once
-		for sc.Scan() {
-			stderr.Write(append(sc.Bytes(), '\n'))
-			if strings.HasPrefix(sc.Text(), ready) {
-				once.Do(func() { close(readyc) })
-			}
-		}
 		cmd.Wait()
 		close(exited)
 	}()
@@ -349,15 +339,27 @@ func attached(progs []*ebpf.Program) bool {
 	return err == nil && s1.runs >= s0.runs+10
 }
 
+// lockedBuffer collects a tracer's output; onReady is called once a line
+// starts with ready.
 type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	ready   string
+	onReady func()
 }
 
 func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.buf.Write(p)
+	n, err := l.buf.Write(p)
+	if l.onReady != nil {
+		s := l.buf.String()
+		if strings.HasPrefix(s, l.ready) || strings.Contains(s, "\n"+l.ready) {
+			l.onReady()
+			l.onReady = nil
+		}
+	}
+	return n, err
 }
 
 func (l *lockedBuffer) String() string {

@@ -46,7 +46,8 @@ func handwrittenByComm(m *ebpf.Map) asm.Instructions {
 		asm.FnMapLookupElem.Call(),
 		asm.JNE.Imm(asm.R0, 0, "inc"),
 		// First event of this comm.
-		asm.StoreImm(asm.RFP, -24, 0, asm.DWord), // zero value at fp-24
+		// *(u64 *)(fp-24) = 0: asm.StoreImm refuses DWord, so spelled out.
+		asm.Instruction{OpCode: asm.StoreImmOp(asm.DWord), Dst: asm.RFP, Offset: -24, Constant: 0},
 		asm.LoadMapPtr(asm.R1, m.FD()),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, -16),
