@@ -200,6 +200,7 @@ func (pb *progBuilder) compileTarget(st *dsl.Statement, src *dsl.Call, stageCall
 	if err != nil {
 		return err
 	}
+	insns = dropUnusedCtx(insns)
 	name := fmt.Sprintf("ebt_p%d", len(pb.out.Probes))
 	insns[0] = insns[0].WithSymbol(name)
 	pb.out.Spec.Programs[name] = &ebpf.ProgramSpec{
@@ -220,4 +221,20 @@ func (pb *progBuilder) needRingBuf() {
 	pb.out.RingBuf, pb.out.Drops = "ebt_events", "ebt_drops"
 	pb.out.Spec.Maps[pb.out.RingBuf] = &ebpf.MapSpec{Name: pb.out.RingBuf, Type: ebpf.RingBuf, MaxEntries: ringBufSize}
 	pb.out.Spec.Maps[pb.out.Drops] = &ebpf.MapSpec{Name: pb.out.Drops, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1}
+}
+
+// dropUnusedCtx removes the entry's save of the context into R6 when
+// nothing reads R6: the commonest programs (count(), by(comm)) don't.
+func dropUnusedCtx(insns asm.Instructions) asm.Instructions {
+	for _, in := range insns[1:] {
+		if in.Dst == regCtx || in.Src == regCtx {
+			return insns
+		}
+	}
+	next := insns[1]
+	if src := insns[0].Source(); src != nil && next.Source() == nil {
+		next = next.WithSource(src)
+	}
+	insns[1] = next
+	return insns[1:]
 }
