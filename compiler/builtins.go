@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/cilium/ebpf/asm"
@@ -69,7 +70,10 @@ func init() {
 		{
 			name: "args", doc: "the probe's typed arguments: args.<field>",
 			typ: func(cc *chainCtx, e *dsl.Ident) (*Type, error) {
-				if len(cc.t.args) == 0 {
+				if len(cc.t.fields()) == 0 && cc.t.argsErr != nil {
+					return nil, &dsl.Error{Pos: e.Pos, Msg: fmt.Sprintf("cannot type the args of %s", cc.t.name), Detail: cc.t.argsErr.Error()}
+				}
+				if len(cc.t.fields()) == 0 {
 					msg := "%s probes have no args"
 					if cc.t.rawArgs > 0 {
 						msg += "; read raw arguments as arg0…arg9"
@@ -80,9 +84,38 @@ func init() {
 			},
 		},
 		{
+			name: "curtask", doc: "the current task_struct (kernel BTF): curtask.real_parent.comm",
+			typ: func(cc *chainCtx, e *dsl.Ident) (*Type, error) {
+				spec, err := cc.env.kernelBTF(e.Pos, "curtask")
+				if err != nil {
+					return nil, err
+				}
+				t, err := lookupStruct(spec, "task_struct")
+				if err != nil {
+					return nil, dsl.Errorf(e.Pos, "the kernel's BTF has no struct task_struct")
+				}
+				return &Type{Kind: TPtr, Size: 8, CType: "struct task_struct *", btf: t}, nil
+			},
+			gen: func(cc *chainCtx) val {
+				v := cc.g.newVal()
+				cc.g.call(asm.FnGetCurrentTask)
+				cc.g.store(v, asm.R0)
+				return v
+			},
+		},
+		{
 			name: "retval", doc: "the return value (return probes)",
 			typ: func(cc *chainCtx, e *dsl.Ident) (*Type, error) {
-				return nil, dsl.Errorf(e.Pos, "retval is only set on return probes (kretprobe, uretprobe, fexit), not on %s", cc.t.attach.Kind)
+				if cc.t.retval == nil {
+					return nil, dsl.Errorf(e.Pos, "retval is only set on return probes (kretprobe, uretprobe, fexit), not on %s", cc.t.attach.Kind)
+				}
+				return cc.t.retval.typ, nil
+			},
+			gen: func(cc *chainCtx) val {
+				v := cc.g.newVal()
+				cc.loadCtxArg(cc.t.retval)
+				cc.g.store(v, asm.R0)
+				return v
 			},
 		},
 	} {
@@ -108,8 +141,41 @@ func init() {
 			},
 			gen: func(cc *chainCtx, e *dsl.Call) val { return cc.genScalar(e.Args[0]) },
 		},
+		showFunc("ksym", "ksym(addr)", "the kernel symbol at addr"),
+		showFunc("usym", "usym(addr)", "the symbol at addr in the current process"),
+		{
+			name: "ntop", usage: "ntop(addr)", doc: "an IPv4 (a 32-bit int) or IPv6 (16 bytes) address as text",
+			minArgs: 1, maxArgs: 1,
+			typ: func(cc *chainCtx, e *dsl.Call) (*Type, error) {
+				t := cc.types[e.Args[0]]
+				switch {
+				case t.Kind == TString && t.Size == 16:
+					return &Type{Kind: TString, Size: 16, Show: "ipv6"}, nil
+				case t.Kind == TInt || t.Kind == TPtr:
+					return &Type{Kind: TInt, Size: 8, Show: "ipv4"}, nil
+				}
+				return nil, dsl.Errorf(e.Args[0].Position(), "ntop takes an IPv4 address (an integer) or an IPv6 address (16 bytes), not %s", t)
+			},
+			gen:    func(cc *chainCtx, e *dsl.Call) val { return cc.genScalar(e.Args[0]) },
+			genMem: func(cc *chainCtx, e *dsl.Call, dst mem) { cc.genMem(e.Args[0], dst) },
+		},
 	} {
 		builtinFuncs[f.name] = f
+	}
+}
+
+// showFunc is a function that only changes how a number is shown.
+func showFunc(name, usage, doc string) *builtinFunc {
+	return &builtinFunc{
+		name: name, usage: usage, doc: doc, minArgs: 1, maxArgs: 1,
+		typ: func(cc *chainCtx, e *dsl.Call) (*Type, error) {
+			t := cc.types[e.Args[0]]
+			if !t.isScalar() || t.Kind == TStack {
+				return nil, dsl.Errorf(e.Args[0].Position(), "%s takes an address, not %s", name, t)
+			}
+			return &Type{Kind: TInt, Size: 8, Show: name}, nil
+		},
+		gen: func(cc *chainCtx, e *dsl.Call) val { return cc.genScalar(e.Args[0]) },
 	}
 }
 

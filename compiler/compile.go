@@ -32,9 +32,11 @@ type chainCtx struct {
 	t     *target
 	g     *gen
 	types map[dsl.Expr]*Type
-	keys  []dsl.Expr   // by() keys for the next aggregation
-	agg   *Aggregation // the last aggregation, for as/every/top
-	exit  string       // label that ends the program
+	// memberOff is the byte offset of each kernel struct member selected.
+	memberOff map[*dsl.Selector]int
+	keys      []dsl.Expr   // by() keys for the next aggregation
+	agg       *Aggregation // the last aggregation, for as/every/top
+	exit      string       // label that ends the program
 }
 
 // Compile checks and compiles a parsed program for env.
@@ -178,8 +180,26 @@ func (pb *progBuilder) compileChain(st *dsl.Statement, src *dsl.Call, stageCalls
 }
 
 func (pb *progBuilder) compileTarget(st *dsl.Statement, src *dsl.Call, stageCalls []*dsl.Call, t *target) error {
+	pr, err := pb.compileProbe(st, src, stageCalls, t)
+	if err != nil {
+		return err
+	}
+	if t.fallback != nil {
+		if pr.Fallback, err = pb.compileProbe(st, src, stageCalls, t.fallback); err != nil {
+			// The twin may lack what the chain reads (e.g. args by name
+			// without BTF): then there is no fallback.
+			pr.Fallback = nil
+		}
+	}
+	pr.SeeAlso = t.seeAlso
+	pb.out.Probes = append(pb.out.Probes, pr)
+	return nil
+}
+
+// compileProbe compiles a chain for one target into one program.
+func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls []*dsl.Call, t *target) (*Probe, error) {
 	g := newGen()
-	cc := &chainCtx{env: pb.env, prog: pb, t: t, g: g, types: map[dsl.Expr]*Type{}, exit: "exit"}
+	cc := &chainCtx{env: pb.env, prog: pb, t: t, g: g, types: map[dsl.Expr]*Type{}, memberOff: map[*dsl.Selector]int{}, exit: "exit"}
 	g.at(src.Pos, t.name)
 	g.emit(asm.Mov.Reg(regCtx, asm.R1))
 	if pb.env.PID != 0 && !t.noPIDFilter {
@@ -188,7 +208,7 @@ func (pb *progBuilder) compileTarget(st *dsl.Statement, src *dsl.Call, stageCall
 	}
 	for _, s := range stageCalls {
 		if err := stages[s.Name].apply(cc, s); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if cc.agg != nil && st.Name != "" && cc.agg.Name == cc.agg.Kind.String() {
@@ -198,19 +218,20 @@ func (pb *progBuilder) compileTarget(st *dsl.Statement, src *dsl.Call, stageCall
 	g.emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
 	insns, err := g.finish()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	insns = dropUnusedCtx(insns)
-	name := fmt.Sprintf("ebt_p%d", len(pb.out.Probes))
+	name := fmt.Sprintf("ebt_p%d", len(pb.out.Spec.Programs))
 	insns[0] = insns[0].WithSymbol(name)
 	pb.out.Spec.Programs[name] = &ebpf.ProgramSpec{
 		Name:         name,
 		Type:         t.progType,
+		AttachType:   t.attachType,
+		AttachTo:     t.attachTo,
 		Instructions: insns,
 		License:      "GPL",
 	}
-	pb.out.Probes = append(pb.out.Probes, &Probe{Name: t.name, Program: name, Attach: t.attach, Pos: src.Pos})
-	return nil
+	return &Probe{Name: t.name, Program: name, Attach: t.attach, Pos: src.Pos}, nil
 }
 
 // needRingBuf adds the event ring buffer and its drop counter.

@@ -59,7 +59,7 @@ func TestCompileErrors(t *testing.T) {
 		{open + `.print("%d", arg0)`, "1:53", "arg0 is not available on tracepoint probes; use args.<field> (__syscall_nr, dfd, filename", ""},
 		{open + `.print("%d", retval)`, "1:53", "retval is only set on return probes", ""},
 		{open + `.print("%d", args.dfd[0])`, "1:53", "not an array", ""},
-		{`rawtracepoint("sys_enter").print("%d", args.id)`, "1:40", "rawtracepoint probes have no args; read raw arguments as arg0", ""},
+		{`rawtracepoint("sys_enter").print("%d", args.id)`, "1:40", "cannot type the args of rawtracepoint:sys_enter", ""},
 		{`interval("1x").count()`, "1:10", `"1x" is not a positive duration`, ""},
 		{`profile(0).count()`, "1:9", "between 1 and 100000", ""},
 		{`begin(1).count()`, "1:7", "begin takes no arguments", ""},
@@ -67,7 +67,7 @@ func TestCompileErrors(t *testing.T) {
 		{`pid := 1; begin().count()`, "1:1", "built-in value", ""},
 		{`x := 5`, "1:1", "has no probes", ""},
 		{`calls.count()`, "1:1", `unknown probe or chain "calls"`, ""},
-		{open + `.print("%d", (*task_struct)(arg0))`, "1:53", "casts to kernel types need BTF", ""},
+		{open + `.print("%d", (*task_struct)(args.filename))`, "1:55", "a cast to a kernel type needs the kernel's BTF", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {

@@ -27,7 +27,7 @@ func (ev *Event) addField(name string, typ *Type) int {
 
 // fieldFor describes a value of type typ at off in a record or key.
 func fieldFor(name string, typ *Type, off int) Field {
-	f := Field{Name: name, Offset: off, Size: typ.slotSize(), Signed: typ.Signed, Hex: typ.Hex}
+	f := Field{Name: name, Offset: off, Size: typ.slotSize(), Signed: typ.Signed, Hex: typ.Hex, Show: typ.Show}
 	switch typ.Kind {
 	case TString:
 		f.Kind = FieldString
@@ -94,10 +94,23 @@ func (cc *chainCtx) writeValue(e dsl.Expr, rec int16, off int) {
 	}
 	mark := g.stackMark()
 	v := cc.genScalar(e)
+	if t.Show == "usym" {
+		cc.genPid(asm.R1)
+		g.emit(asm.LoadMem(asm.R2, asm.R10, rec, asm.DWord), asm.StoreMem(asm.R2, int16(off+8), asm.R1, asm.DWord))
+	}
 	r := g.load(v, asm.R1)
 	g.emit(asm.LoadMem(asm.R2, asm.R10, rec, asm.DWord), asm.StoreMem(asm.R2, int16(off), r, asm.DWord))
 	g.freeVal(v)
 	g.release(mark)
+}
+
+// genPid puts the current pid (tgid) into r.
+func (cc *chainCtx) genPid(r asm.Register) {
+	cc.g.call(asm.FnGetCurrentPidTgid)
+	cc.g.emit(asm.RSh.Imm(asm.R0, 32))
+	if r != asm.R0 {
+		cc.g.emit(asm.Mov.Reg(r, asm.R0))
+	}
 }
 
 func applyPrint(cc *chainCtx, call *dsl.Call) error {
@@ -142,7 +155,7 @@ func (cc *chainCtx) printDefault(call *dsl.Call) error {
 	pos := call.Pos
 	exprs := []dsl.Expr{&dsl.Ident{Pos: pos, Name: "nsecs"}, &dsl.Ident{Pos: pos, Name: "pid"}, &dsl.Ident{Pos: pos, Name: "comm"}}
 	names := []string{"time", "pid", "comm"}
-	for _, a := range cc.t.args {
+	for _, a := range cc.t.fields() {
 		var e dsl.Expr = &dsl.Selector{Pos: pos, X: &dsl.Ident{Pos: pos, Name: "args"}, Sel: a.name, SelPos: pos}
 		if a.typ.Kind == TPtr && a.typ.Elem != nil && a.typ.Elem.Size == 1 {
 			e = &dsl.Call{Pos: pos, Name: "str", Fun: &dsl.Ident{Pos: pos, Name: "str"}, Args: []dsl.Expr{e}}

@@ -123,7 +123,7 @@ func (cc *chainCtx) checkIdent(e *dsl.Ident) (*Type, error) {
 }
 
 func (cc *chainCtx) argsHint() string {
-	if len(cc.t.args) == 0 {
+	if len(cc.t.fields()) == 0 {
 		return ""
 	}
 	return " (" + strings.Join(cc.t.argNames(), ", ") + ")"
@@ -137,8 +137,24 @@ func rawArgIndex(name string) (int, bool) {
 	return 0, false
 }
 
+// isArgs reports whether e is the `args` of the probe.
+func isArgs(e dsl.Expr) bool {
+	id, ok := e.(*dsl.Ident)
+	return ok && id.Name == "args"
+}
+
+// castOf returns the `*T` of a cast (*T)(p), or nil.
+func castOf(e *dsl.Call) *dsl.Unary {
+	if p, ok := e.Fun.(*dsl.Paren); ok {
+		if u, ok := p.X.(*dsl.Unary); ok && u.Op == "*" {
+			return u
+		}
+	}
+	return nil
+}
+
 func (cc *chainCtx) checkSelector(e *dsl.Selector) (*Type, error) {
-	if id, ok := e.X.(*dsl.Ident); ok && id.Name == "args" {
+	if isArgs(e.X) {
 		if _, err := cc.typeOf(e.X); err != nil {
 			return nil, err
 		}
@@ -157,7 +173,7 @@ func (cc *chainCtx) checkSelector(e *dsl.Selector) (*Type, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nil, dsl.Errorf(e.SelPos, "%s has no field %q: it is %s", dsl.ExprString(e.X), e.Sel, t)
+	return cc.checkBTFSelector(e, t)
 }
 
 func (cc *chainCtx) checkIndex(e *dsl.Index) (*Type, error) {
@@ -208,10 +224,8 @@ func (cc *chainCtx) checkBinary(e *dsl.Binary) (*Type, error) {
 
 func (cc *chainCtx) checkCall(e *dsl.Call) (*Type, error) {
 	if e.Name == "" {
-		if p, ok := e.Fun.(*dsl.Paren); ok {
-			if u, ok := p.X.(*dsl.Unary); ok && u.Op == "*" {
-				return nil, dsl.Errorf(e.Pos, "casts to kernel types need BTF, which this version does not read yet")
-			}
+		if u := castOf(e); u != nil {
+			return cc.checkCast(e, u)
 		}
 		return nil, dsl.Errorf(e.Pos, "%s is not a function", dsl.ExprString(e.Fun))
 	}
@@ -272,9 +286,11 @@ func (cc *chainCtx) genScalar(e dsl.Expr) val {
 		}
 		return cc.genScalar(cc.prog.values[e.Name])
 	case *dsl.Selector:
-		a := cc.t.arg(e.Sel)
+		if !isArgs(e.X) {
+			return cc.genBTFSelector(e)
+		}
 		v := g.newVal()
-		cc.loadCtxField(a.off, a.typ)
+		cc.loadCtxArg(cc.t.arg(e.Sel))
 		g.store(v, asm.R0)
 		return v
 	case *dsl.Index:
@@ -309,6 +325,9 @@ func (cc *chainCtx) genScalar(e dsl.Expr) val {
 		}
 		return cc.genArith(e)
 	case *dsl.Call:
+		if castOf(e) != nil {
+			return cc.genScalar(e.Args[0])
+		}
 		return builtinFuncs[e.Name].gen(cc, e)
 	}
 	panic(fmt.Sprintf("genScalar: unchecked expression %T", e))
@@ -326,6 +345,25 @@ func (cc *chainCtx) boolFromCond(e dsl.Expr, v val) {
 	g.movImm(asm.R0, 0)
 	g.mark(done)
 	g.store(v, asm.R0)
+}
+
+// loadCtxArg loads an args field (or retval) into R0.
+func (cc *chainCtx) loadCtxArg(a *argField) {
+	if !a.slot {
+		cc.loadCtxField(a.off, a.typ)
+		return
+	}
+	g := cc.g
+	g.emit(asm.LoadMem(asm.R0, regCtx, int16(a.off), asm.DWord))
+	if a.typ.Kind == TInt && a.typ.Size < 8 {
+		sh := int32(64 - 8*a.typ.Size)
+		g.emit(asm.LSh.Imm(asm.R0, sh))
+		if a.typ.Signed {
+			g.emit(asm.ArSh.Imm(asm.R0, sh))
+		} else {
+			g.emit(asm.RSh.Imm(asm.R0, sh))
+		}
+	}
 }
 
 // loadCtxField loads an integer of type t at off in the context into R0,
@@ -363,6 +401,15 @@ var aluOps = map[string]asm.ALUOp{
 func (cc *chainCtx) genArith(e *dsl.Binary) val {
 	g := cc.g
 	signed := cc.types[e].Signed
+	// A small constant operand goes into the instruction itself.
+	if lit, ok := e.Y.(*dsl.IntLit); ok && lit.Value < 1<<31 && e.Op != "&^" && e.Op != "/" && e.Op != "%" && e.Op != ">>" {
+		x := cc.genScalar(e.X)
+		g.at(e.OpPos, dsl.ExprString(e))
+		rx := g.load(x, asm.R1)
+		g.emit(aluOps[e.Op].Imm(rx, int32(lit.Value)))
+		g.store(x, rx)
+		return x
+	}
 	x := cc.genScalar(e.X)
 	y := cc.genScalar(e.Y)
 	g.at(e.OpPos, dsl.ExprString(e))
@@ -605,6 +652,10 @@ func (cc *chainCtx) genMem(e dsl.Expr, dst mem) {
 			return
 		}
 	case *dsl.Selector:
+		if !isArgs(e.X) {
+			cc.genBTFString(e, dst)
+			return
+		}
 		a := cc.t.arg(e.Sel)
 		g.addr(dst, asm.R1)
 		g.movImm(asm.R2, int64(t.Size))

@@ -66,7 +66,7 @@ func checkFormat(fs *dsl.StringLit, args []dsl.Expr, types []*Type) (string, err
 		case 'd', 'x', 'X', 'o', 'b', 'c':
 			ok = t.isScalar()
 		case 's', 'q':
-			ok = t.Kind == TString || t.Hex || t.Kind == TStack
+			ok = t.Kind == TString || t.Hex || t.Kind == TStack || t.Show != ""
 		case 'v':
 			ok = true
 		default:

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 
 	"github.com/ebpftrace/ebpftrace/dsl"
 	"github.com/ebpftrace/ebpftrace/internal/tracefs"
@@ -28,7 +29,22 @@ type target struct {
 	attach   Attach
 	progType ebpf.ProgramType
 	// args are the fields of `args`, in order; nil when the probe has none.
-	args []*argField
+	// argsFn, when set, computes them on first use (kernel BTF is loaded
+	// only if a chain reads args).
+	args    []*argField
+	argsFn  func() ([]*argField, error)
+	argsErr error
+	// retval is how `retval` reads, on return probes; nil elsewhere.
+	retval *argField
+	// attachType and attachTo go into the program spec (fentry/fexit).
+	attachType ebpf.AttachType
+	attachTo   string
+	// fallback is compiled too and attached when this target cannot be
+	// (kprobe ↔ fentry).
+	fallback *target
+	// seeAlso names tracepoints that see the same event, for the error
+	// when the probe cannot attach.
+	seeAlso []string
 	// rawArgs is how many arg0…argN the context holds as u64 slots (raw
 	// tracepoints); 0 when argN is not available.
 	rawArgs int
@@ -45,10 +61,22 @@ type argField struct {
 	typ     *Type
 	off     int  // offset in the context
 	dataLoc bool // __data_loc: a u32 (len<<16 | offset) locating the bytes
+	// slot: the context holds the value as a 64-bit word (registers, raw
+	// tracepoint and fentry arguments); read 8 bytes and narrow.
+	slot bool
+}
+
+// fields returns the args fields, computing them on first use.
+func (t *target) fields() []*argField {
+	if t.argsFn != nil {
+		t.args, t.argsErr = t.argsFn()
+		t.argsFn = nil
+	}
+	return t.args
 }
 
 func (t *target) arg(name string) *argField {
-	for _, a := range t.args {
+	for _, a := range t.fields() {
 		if a.name == name {
 			return a
 		}
@@ -58,7 +86,7 @@ func (t *target) arg(name string) *argField {
 
 func (t *target) argNames() []string {
 	var n []string
-	for _, a := range t.args {
+	for _, a := range t.fields() {
 		n = append(n, a.name)
 	}
 	return n
@@ -80,6 +108,9 @@ type Env struct {
 	PID int
 	// StartNs is CLOCK_MONOTONIC at start; `elapsed` counts from it.
 	StartNs uint64
+	// KernelBTF returns the running kernel's BTF; it is called only when
+	// a chain needs kernel types, and may be nil.
+	KernelBTF func() (*btf.Spec, error)
 }
 
 var providers = map[string]*provider{}

@@ -27,6 +27,8 @@ type Program struct {
 	// of records lost because it was full.
 	RingBuf string
 	Drops   string
+	// Stacks names the stack trace map kstack/ustack ids index; "" if none.
+	Stacks string
 	// StartNs is CLOCK_MONOTONIC when the program was compiled; `elapsed`
 	// counts from it.
 	StartNs uint64
@@ -42,6 +44,13 @@ type Probe struct {
 	Attach  Attach
 	// Pos is the probe source call in the program text.
 	Pos dsl.Pos
+	// Fallback, when set, is the same chain compiled for another probe
+	// kind (kprobe ↔ fentry); the runtime loads and attaches it only if
+	// this one cannot attach.
+	Fallback *Probe
+	// SeeAlso names tracepoints that see the same event, for the error
+	// when neither this probe nor its fallback can attach.
+	SeeAlso []string
 }
 
 // AttachKind says how the runtime attaches a probe.
@@ -55,6 +64,10 @@ const (
 	AttachProfile       AttachKind = "profile"
 	AttachTracepoint    AttachKind = "tracepoint"
 	AttachRawTracepoint AttachKind = "rawtracepoint"
+	AttachKprobe        AttachKind = "kprobe"
+	AttachKretprobe     AttachKind = "kretprobe"
+	AttachFentry        AttachKind = "fentry"
+	AttachFexit         AttachKind = "fexit"
 )
 
 // Attach is what the runtime needs to attach one program.
@@ -113,6 +126,11 @@ type Field struct {
 	Hex    bool
 	// Time marks the nsecs timestamp of a default print() line.
 	Time bool
+	// Show says how to present the value: "" as it is, "ksym"/"usym"
+	// (an address as a symbol; usym carries the pid in the next 8 bytes),
+	// "ipv4"/"ipv6" (ntop), "kstack"/"ustack" (a stack id; ustack's high
+	// 32 bits are the pid).
+	Show string
 }
 
 // AggKind is the kind of an aggregation stage.

@@ -1,6 +1,10 @@
 package compiler
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf/btf"
+)
 
 // TypeKind is the broad kind of a value in a chain.
 type TypeKind int
@@ -18,6 +22,9 @@ const (
 	TArgs
 	// TStack is a stack id (kstack/ustack).
 	TStack
+	// TStruct is a kernel struct or union in kernel memory; the value held
+	// is its address. Select a field to read something from it.
+	TStruct
 	// TVoid is the type of something that has no value.
 	TVoid
 )
@@ -31,6 +38,13 @@ type Type struct {
 	User   bool // pointers into user memory
 	Elem   *Type
 	CType  string // the C spelling where known, for messages
+	// Show is how the runtime shows the value: "" as it is, or one of
+	// "ksym", "usym", "ipv4", "ipv6", "kstack", "ustack".
+	Show string
+	// btf is the kernel type of a struct, or the target of a pointer.
+	btf btf.Type
+	// bitOff and bitSize locate a bitfield member within the bytes read.
+	bitOff, bitSize int
 	// arrayLen is the element count of an array of ints in a context
 	// (syscall args[6]); indexing reads element i.
 	arrayLen int
@@ -85,6 +99,8 @@ func (t *Type) String() string {
 		return "args"
 	case TStack:
 		return "stack"
+	case TStruct:
+		return t.CType
 	default:
 		return "void"
 	}
@@ -96,8 +112,11 @@ func (t *Type) isScalar() bool { return t.Kind == TInt || t.Kind == TPtr || t.Ki
 // slotSize is the room a value of t takes in an event record or map key:
 // scalars take 8 bytes, strings their buffer rounded up to 8.
 func (t *Type) slotSize() int {
-	if t.Kind == TString {
+	switch {
+	case t.Kind == TString:
 		return (t.Size + 7) &^ 7
+	case t.Show == "usym":
+		return 16 // the address, then the pid whose memory it is in
 	}
 	return 8
 }

@@ -88,7 +88,7 @@ func sumWord0(vals cpuValues) uint64 {
 }
 
 // readAggregation reads an aggregation map into the sink's form.
-func readAggregation(a *compiler.Aggregation, m *ebpf.Map) (*sink.Aggregation, error) {
+func readAggregation(a *compiler.Aggregation, m *ebpf.Map, dec *decoder) (*sink.Aggregation, error) {
 	out := &sink.Aggregation{Name: a.Name, Kind: sinkKinds[a.Kind], Top: a.Top}
 	for _, k := range a.Keys {
 		out.KeyNames = append(out.KeyNames, k.Name)
@@ -139,7 +139,7 @@ func readAggregation(a *compiler.Aggregation, m *ebpf.Map) (*sink.Aggregation, e
 		if !ok {
 			row = &sink.Row{}
 			for _, f := range a.Keys {
-				row.Key = append(row.Key, sinkValue(decodeField(userKey, f)))
+				row.Key = append(row.Key, sinkValue(dec.field(userKey, f)))
 			}
 			rows[id] = row
 			order = append(order, id)
@@ -164,14 +164,6 @@ func readAggregation(a *compiler.Aggregation, m *ebpf.Map) (*sink.Aggregation, e
 		out.Rows = append(out.Rows, *rows[id])
 	}
 	return out, nil
-}
-
-// sinkValue converts decoded values to what the sink prints.
-func sinkValue(v any) sink.Value {
-	if h, ok := v.(hexInt); ok {
-		return fmt.Sprintf("0x%x", uint64(h))
-	}
-	return v
 }
 
 // clearAggregation empties an aggregation after every() printed it.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/cilium/ebpf"
 
@@ -18,28 +19,66 @@ type attacher func(prog *ebpf.Program, a compiler.Attach) (io.Closer, error)
 
 var attachers = map[compiler.AttachKind]attacher{}
 
-// attachAll attaches every probe of p; on any failure it detaches what it
-// attached and reports the probe against its place in the source.
+// attachAll attaches every probe of p; a probe that cannot attach tries
+// its fallback (kprobe ↔ fentry), loaded only then. On failure it detaches
+// what it attached and reports the probe against its place in the source.
 func attachAll(p *compiler.Program, l *loaded) ([]io.Closer, error) {
 	var out []io.Closer
 	for _, pr := range p.Probes {
 		if pr.Attach.Kind == compiler.AttachBegin || pr.Attach.Kind == compiler.AttachEnd {
 			continue
 		}
-		at, ok := attachers[pr.Attach.Kind]
-		if !ok {
-			closeAll(out)
-			return nil, fmt.Errorf("no attacher for %s probes", pr.Attach.Kind)
+		var c io.Closer
+		err := l.loadErr[pr.Program]
+		if err == nil {
+			c, err = attachOne(l.progs[pr.Program], pr.Attach)
 		}
-		c, err := at(l.progs[pr.Program], pr.Attach)
+		if err != nil && pr.Fallback != nil {
+			var c2 io.Closer
+			err2 := l.loadProgram(p, pr.Fallback)
+			if err2 == nil {
+				c2, err2 = attachOne(l.progs[pr.Fallback.Program], pr.Fallback.Attach)
+			}
+			if err2 == nil {
+				c, err = c2, nil
+			} else {
+				err = fmt.Errorf("%s: %w\nand its fallback %s: %w", pr.Name, explainAttach(pr.Attach, err), pr.Fallback.Name, explainAttach(pr.Fallback.Attach, err2))
+			}
+		} else if err != nil {
+			err = explainAttach(pr.Attach, err)
+		}
 		if err != nil {
 			closeAll(out)
-			return nil, &dsl.Error{Pos: pr.Pos, Source: p.Source, Msg: fmt.Sprintf("cannot attach %s", pr.Name), Detail: err.Error()}
+			e := &dsl.Error{Pos: pr.Pos, Source: p.Source, Msg: fmt.Sprintf("cannot attach %s", pr.Name), Detail: err.Error()}
+			if len(pr.SeeAlso) > 0 {
+				e.Hint = "tracepoints that see the same event: " + strings.Join(pr.SeeAlso, ", ")
+			}
+			return nil, e
 		}
 		out = append(out, c)
 	}
 	return out, nil
 }
+
+func attachOne(prog *ebpf.Program, a compiler.Attach) (io.Closer, error) {
+	at, ok := attachers[a.Kind]
+	if !ok {
+		return nil, fmt.Errorf("no attacher for %s probes", a.Kind)
+	}
+	return at(prog, a)
+}
+
+// explainAttach says why a probe kind cannot attach on this kernel when a
+// cause can be found, else passes the error on.
+func explainAttach(a compiler.Attach, err error) error {
+	if x, ok := explainers[a.Kind]; ok {
+		return x(err)
+	}
+	return err
+}
+
+// explainers turn attach errors of a probe kind into their cause.
+var explainers = map[compiler.AttachKind]func(error) error{}
 
 func closeAll(cs []io.Closer) error {
 	var errs []error

@@ -1,8 +1,6 @@
 package runtime
 
 import (
-	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -10,46 +8,6 @@ import (
 
 	"github.com/ebpftrace/ebpftrace/compiler"
 )
-
-// hexInt is an int the program wrapped in hex(): %v and %s show it as 0x…,
-// other verbs format the number as they would.
-type hexInt uint64
-
-func (h hexInt) Format(f fmt.State, verb rune) {
-	if verb == 'v' || verb == 's' {
-		fmt.Fprintf(f, "0x%x", uint64(h))
-		return
-	}
-	fmt.Fprintf(f, fmt.FormatString(f, verb), uint64(h))
-}
-
-func (h hexInt) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprintf("0x%x", uint64(h))) }
-
-// decodeField reads one field of a record or key as a Go value: int64,
-// uint64, hexInt or string.
-func decodeField(b []byte, f compiler.Field) any {
-	if f.Offset+f.Size > len(b) {
-		return nil
-	}
-	raw := b[f.Offset : f.Offset+f.Size]
-	switch f.Kind {
-	case compiler.FieldString:
-		if i := bytes.IndexByte(raw, 0); i >= 0 {
-			raw = raw[:i]
-		}
-		return string(raw)
-	default:
-		u := binary.LittleEndian.Uint64(raw)
-		switch {
-		case f.Hex:
-			return hexInt(u)
-		case f.Signed:
-			return int64(u)
-		default:
-			return u
-		}
-	}
-}
 
 // clock turns CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns) into wall time.
 type clock struct{ wallMinusMono time.Duration }
@@ -63,7 +21,7 @@ func (c clock) wall(mono uint64) time.Time {
 func (s *Session) formatEvent(ev *compiler.Event, rec []byte) string {
 	vals := make([]any, len(ev.Fields))
 	for i, f := range ev.Fields {
-		vals[i] = decodeField(rec, f)
+		vals[i] = s.dec.field(rec, f)
 	}
 	if s.opts.JSON {
 		return s.eventJSON(ev, vals)

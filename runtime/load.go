@@ -21,6 +21,9 @@ import (
 type loaded struct {
 	maps  map[string]*ebpf.Map
 	progs map[string]*ebpf.Program
+	// loadErr keeps why a probe's program did not load when it has a
+	// fallback to try at attach time.
+	loadErr map[string]error
 }
 
 func (l *loaded) close() {
@@ -35,7 +38,7 @@ func (l *loaded) close() {
 // load creates the maps, then loads each program on its own so that a
 // verifier rejection names the program, and so the chain, that caused it.
 func load(p *compiler.Program) (*loaded, error) {
-	l := &loaded{maps: map[string]*ebpf.Map{}, progs: map[string]*ebpf.Program{}}
+	l := &loaded{maps: map[string]*ebpf.Map{}, progs: map[string]*ebpf.Program{}, loadErr: map[string]error{}}
 	for name, ms := range p.Spec.Maps {
 		m, err := ebpf.NewMap(ms)
 		if err != nil {
@@ -45,33 +48,48 @@ func load(p *compiler.Program) (*loaded, error) {
 		l.maps[name] = m
 	}
 	for _, pr := range p.Probes {
-		spec := p.Spec.Programs[pr.Program]
-		ps := spec.Copy()
-		for name, m := range l.maps {
-			if err := ps.Instructions.AssociateMap(name, m); err != nil && !errors.Is(err, asm.ErrUnreferencedSymbol) {
-				l.close()
-				return nil, fmt.Errorf("program %s: map %s: %w", pr.Program, name, err)
+		if err := l.loadProgram(p, pr); err != nil {
+			var de *dsl.Error
+			if pr.Fallback != nil && !errors.As(err, &de) {
+				l.loadErr[pr.Program] = err
+				continue
 			}
-		}
-		prog, err := ebpf.NewProgram(ps)
-		if err != nil {
 			l.close()
-			return nil, verifierError(p, pr, spec, err)
+			if !errors.As(err, &de) {
+				err = &dsl.Error{Pos: pr.Pos, Source: p.Source, Msg: fmt.Sprintf("the kernel refused the program of %s", pr.Name), Detail: err.Error()}
+			}
+			return nil, err
 		}
-		l.progs[pr.Program] = prog
 	}
 	return l, nil
+}
+
+// loadProgram loads the program of one probe, its maps already created.
+func (l *loaded) loadProgram(p *compiler.Program, pr *compiler.Probe) error {
+	spec := p.Spec.Programs[pr.Program]
+	ps := spec.Copy()
+	for name, m := range l.maps {
+		if err := ps.Instructions.AssociateMap(name, m); err != nil && !errors.Is(err, asm.ErrUnreferencedSymbol) {
+			return fmt.Errorf("program %s: map %s: %w", pr.Program, name, err)
+		}
+	}
+	prog, err := ebpf.NewProgram(ps)
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return verifierError(p, pr, spec, ve)
+	}
+	if err != nil {
+		return fmt.Errorf("load %s: %w", pr.Name, err)
+	}
+	l.progs[pr.Program] = prog
+	return nil
 }
 
 var insnLine = regexp.MustCompile(`^(\d+): \(`)
 
 // verifierError reports a rejected program against the source that
 // produced the failing instruction, with the verifier's own words beneath.
-func verifierError(p *compiler.Program, pr *compiler.Probe, spec *ebpf.ProgramSpec, err error) error {
-	var ve *ebpf.VerifierError
-	if !errors.As(err, &ve) {
-		return &dsl.Error{Pos: pr.Pos, Source: p.Source, Msg: fmt.Sprintf("the kernel refused to load the program of %s", pr.Name), Detail: err.Error()}
-	}
+func verifierError(p *compiler.Program, pr *compiler.Probe, spec *ebpf.ProgramSpec, ve *ebpf.VerifierError) error {
 	pos, what := pr.Pos, pr.Name
 	failed := -1
 	for _, line := range ve.Log {

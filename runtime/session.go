@@ -34,6 +34,7 @@ type Session struct {
 	links []io.Closer
 	rd    *ringbuf.Reader
 	clock clock
+	dec   *decoder
 
 	mu     sync.Mutex // serialises writes to Stdout
 	closed bool
@@ -54,6 +55,7 @@ func Start(p *compiler.Program, opts Options) (*Session, error) {
 		return nil, err
 	}
 	s.l = l
+	s.dec = newDecoder(l.maps[p.Stacks])
 	if p.RingBuf != "" {
 		rd, err := ringbuf.NewReader(l.maps[p.RingBuf])
 		if err != nil {
@@ -236,7 +238,7 @@ func (s *Session) readEvents(stop func(), draining <-chan struct{}) error {
 }
 
 func (s *Session) printAggregation(a *compiler.Aggregation) error {
-	agg, err := readAggregation(a, s.l.maps[a.Map])
+	agg, err := readAggregation(a, s.l.maps[a.Map], s.dec)
 	if err != nil {
 		return err
 	}
@@ -249,7 +251,7 @@ func (s *Session) printAggregation(a *compiler.Aggregation) error {
 }
 
 func (s *Session) isEmpty(a *compiler.Aggregation) bool {
-	agg, err := readAggregation(a, s.l.maps[a.Map])
+	agg, err := readAggregation(a, s.l.maps[a.Map], s.dec)
 	if err != nil {
 		return false
 	}

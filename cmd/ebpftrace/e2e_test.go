@@ -328,7 +328,14 @@ tracepoint("syscalls:sys_enter_getppid").print("x")`)
 			if !strings.Contains(out.String(), "@count[") {
 				t.Errorf("after %v the aggregation was not printed:\n%s", sig, out.String())
 			}
-			if left := ourPrograms(t, cmd.Process.Pid); len(left) > 0 {
+			// The kernel frees a program once its last link is released,
+			// which it may defer a moment after the process is gone.
+			left := ourPrograms(t, cmd.Process.Pid)
+			for deadline := time.Now().Add(3 * time.Second); len(left) > 0 && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+				left = ourPrograms(t, cmd.Process.Pid)
+			}
+			if len(left) > 0 {
 				t.Errorf("after %v these programs are still loaded: %v", sig, left)
 			}
 		})

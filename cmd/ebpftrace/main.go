@@ -12,9 +12,11 @@ import (
 	"os/signal"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpftrace/ebpftrace/compiler"
@@ -48,6 +50,7 @@ type config struct {
 	format   string
 	list     string
 	listSet  bool
+	verbose  bool
 	dump     string
 	duration time.Duration
 }
@@ -67,14 +70,21 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.cmd, "c", "", "run `command` (split like a shell does), trace only it, and stop when it exits")
 	fs.IntVar(&c.pid, "p", 0, "trace only process `PID`")
 	fs.StringVar(&c.format, "f", "text", "output `format`: text or json (one object a line)")
-	fs.StringVar(&c.list, "l", "", "list probes matching `pattern` (glob; tracepoints as category:name)")
+	fs.StringVar(&c.list, "l", "", "list probes matching `pattern`: a glob, optionally kind:glob (tracepoint:syscalls:*, rawtracepoint:*, kprobe:do_sys_*)")
+	fs.BoolVar(&c.verbose, "v", false, "with -l: show each probe's fields or parameters with their types")
 	fs.StringVar(&c.dump, "dump", "", "show the parsed program (`ast`) or the generated eBPF (asm) and exit")
 	fs.DurationVar(&c.duration, "duration", 0, "run for `d` (e.g. 5s), then print and exit")
 	fs.Usage = func() {
 		io.WriteString(stderr, usage)
 		fs.PrintDefaults()
 	}
-	// -l may come without a pattern.
+	// -lv is -l -v; -l may come without a pattern.
+	for i, a := range args {
+		if a == "-lv" || a == "-vl" {
+			args = append(append(append([]string{}, args[:i]...), "-v", "-l"), args[i+1:]...)
+			break
+		}
+	}
 	for i, a := range args {
 		if (a == "-l" || a == "--l") && (i+1 == len(args) || strings.HasPrefix(args[i+1], "-")) {
 			args = append(append(append([]string{}, args[:i]...), "-l", "*"), args[i+1:]...)
@@ -128,9 +138,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if c.listSet {
-		return listProbes(c.list, stdout, stderr)
+		return listProbesVerbose(c.list, c.verbose, stdout, stderr)
 	}
 	src, err := readProgram(c)
+	if errors.Is(err, errNoProgram) {
+		return runREPL(c, stdout, stderr)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ebpftrace: %v\n", err)
 		return 2
@@ -166,7 +179,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	env := &compiler.Env{Tracepoints: &tracefs.Lazy{}, PID: pid, StartNs: monotonicNow()}
+	env := newEnv(pid)
 	p, err := compiler.Compile(prog, env)
 	if err != nil {
 		fmt.Fprint(stderr, dsl.Render(err, src))
@@ -237,7 +250,7 @@ func readProgram(c *config) (*dsl.Source, error) {
 		}
 		return &dsl.Source{Name: "<stdin>", Text: string(b)}, nil
 	}
-	return nil, errors.New("no program: give -e 'PROGRAM' or a script file (see -h)")
+	return nil, errNoProgram
 }
 
 func monotonicNow() uint64 {
@@ -254,24 +267,13 @@ func dumpAsm(w io.Writer, p *compiler.Program) {
 	}
 }
 
-func listProbes(pattern string, stdout, stderr io.Writer) int {
-	pattern = strings.TrimPrefix(pattern, "tracepoint:")
-	fs, err := tracefs.Open()
-	if err != nil {
-		fmt.Fprintf(stderr, "ebpftrace: %v\n", err)
-		return 1
+// newEnv is the host a program compiles for: tracefs and kernel BTF are
+// opened only if a chain needs them.
+func newEnv(pid int) *compiler.Env {
+	return &compiler.Env{
+		Tracepoints: &tracefs.Lazy{},
+		PID:         pid,
+		StartNs:     monotonicNow(),
+		KernelBTF:   sync.OnceValues(btf.LoadKernelSpec),
 	}
-	names, err := fs.Match(pattern)
-	if err != nil {
-		fmt.Fprintf(stderr, "ebpftrace: %v\n", err)
-		return 1
-	}
-	for _, n := range names {
-		fmt.Fprintf(stdout, "tracepoint:%s\n", n)
-	}
-	if len(names) == 0 {
-		fmt.Fprintf(stderr, "ebpftrace: no probe matches %q\n", pattern)
-		return 1
-	}
-	return 0
 }

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/ebpftrace/ebpftrace/internal/tracefs"
+)
+
+// listProbes prints the probes matching pattern, one a line.
+func listProbes(pattern string, stdout, stderr io.Writer) int {
+	return listProbesVerbose(pattern, false, stdout, stderr)
+}
+
+// listProbesVerbose prints the probes matching pattern: tracepoints (from
+// tracefs), raw tracepoints and kernel functions (from kernel BTF). A
+// pattern may name the kind, `kprobe:vfs_*`; without one it matches every
+// kind. verbose adds each probe's fields or parameters with their types.
+func listProbesVerbose(pattern string, verbose bool, stdout, stderr io.Writer) int {
+	kind, glob := "", pattern
+	if k, rest, ok := strings.Cut(pattern, ":"); ok {
+		switch k {
+		case "tracepoint", "t", "rawtracepoint", "kprobe", "kretprobe", "fentry", "fexit":
+			kind, glob = k, rest
+		}
+	}
+	if kind == "t" {
+		kind = "tracepoint"
+	}
+	if glob == "" {
+		glob = "*"
+	}
+	want := func(k string) bool { return kind == "" || kind == k }
+	var lines []string
+	var errs []string
+	if want("tracepoint") {
+		out, err := listTracepoints(glob, verbose)
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+		lines = append(lines, out...)
+	}
+	if want("rawtracepoint") || want("kprobe") || want("kretprobe") || want("fentry") || want("fexit") {
+		spec, err := btf.LoadKernelSpec()
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("kernel BTF: %v", err))
+		} else {
+			lines = append(lines, listBTF(spec, kind, glob, verbose)...)
+		}
+	}
+	for _, l := range lines {
+		fmt.Fprintln(stdout, l)
+	}
+	for _, e := range errs {
+		fmt.Fprintf(stderr, "ebpftrace: %s\n", e)
+	}
+	if len(lines) == 0 {
+		fmt.Fprintf(stderr, "ebpftrace: no probe matches %q\n", pattern)
+		return 1
+	}
+	return 0
+}
+
+func listTracepoints(glob string, verbose bool) ([]string, error) {
+	fs, err := tracefs.Open()
+	if err != nil {
+		return nil, err
+	}
+	names, err := fs.Match(glob)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range names {
+		out = append(out, "tracepoint:"+n)
+		if !verbose {
+			continue
+		}
+		cat, name, _ := strings.Cut(n, ":")
+		f, err := fs.Format(cat, name)
+		if err != nil {
+			continue
+		}
+		for _, fl := range f.Fields {
+			decl := fl.Type + " " + fl.Name
+			if fl.ArrayLen > 0 {
+				decl += fmt.Sprintf("[%d]", fl.ArrayLen)
+			}
+			out = append(out, "    "+decl)
+		}
+	}
+	return out, nil
+}
+
+// listBTF lists raw tracepoints (btf_trace_* typedefs) and kernel
+// functions; kind "" lists both, functions as kprobe:.
+func listBTF(spec *btf.Spec, kind, glob string, verbose bool) []string {
+	var raw, funcs []string
+	protos := map[string]*btf.FuncProto{}
+	for t, err := range spec.All() {
+		if err != nil {
+			break
+		}
+		switch v := t.(type) {
+		case *btf.Typedef:
+			name, ok := strings.CutPrefix(v.Name, "btf_trace_")
+			if ok && (kind == "" || kind == "rawtracepoint") && tracefs.Glob(glob, name) {
+				raw = append(raw, name)
+				if p, ok := btf.UnderlyingType(v).(*btf.Pointer); ok {
+					if fp, ok := btf.UnderlyingType(p.Target).(*btf.FuncProto); ok {
+						protos["raw:"+name] = fp
+					}
+				}
+			}
+		case *btf.Func:
+			if kind != "rawtracepoint" && tracefs.Glob(glob, v.Name) {
+				funcs = append(funcs, v.Name)
+				if fp, ok := v.Type.(*btf.FuncProto); ok {
+					protos["fn:"+v.Name] = fp
+				}
+			}
+		}
+	}
+	sort.Strings(raw)
+	sort.Strings(funcs)
+	var out []string
+	for _, n := range raw {
+		out = append(out, "rawtracepoint:"+n)
+		if verbose {
+			if fp := protos["raw:"+n]; fp != nil && len(fp.Params) > 0 {
+				// Names come from __bpf_trace_<name> when the event is its own class.
+				params := fp.Params[1:]
+				var named *btf.Func
+				if spec.TypeByName("__bpf_trace_"+n, &named) == nil {
+					if np, ok := named.Type.(*btf.FuncProto); ok && len(np.Params) == len(fp.Params) {
+						params = np.Params[1:]
+					}
+				}
+				out = append(out, paramLines(params)...)
+			}
+		}
+	}
+	prefix := kind
+	if prefix == "" {
+		prefix = "kprobe"
+	}
+	for _, n := range funcs {
+		out = append(out, prefix+":"+n)
+		if verbose {
+			if fp := protos["fn:"+n]; fp != nil {
+				out = append(out, paramLines(fp.Params)...)
+				if kind == "kretprobe" || kind == "fexit" {
+					out = append(out, "    retval "+typeString(fp.Return))
+				}
+			}
+		}
+	}
+	return out
+}
+
+func paramLines(ps []btf.FuncParam) []string {
+	var out []string
+	for i, p := range ps {
+		name := p.Name
+		if name == "" {
+			name = fmt.Sprintf("arg%d", i)
+		}
+		out = append(out, "    "+typeString(p.Type)+" "+name)
+	}
+	return out
+}
+
+// typeString spells a BTF type as C does.
+func typeString(t btf.Type) string {
+	switch v := t.(type) {
+	case nil, *btf.Void:
+		return "void"
+	case *btf.Pointer:
+		return typeString(v.Target) + " *"
+	case *btf.Const:
+		return "const " + typeString(v.Type)
+	case *btf.Volatile:
+		return "volatile " + typeString(v.Type)
+	case *btf.TypeTag:
+		return typeString(v.Type)
+	case *btf.Struct:
+		return "struct " + v.Name
+	case *btf.Union:
+		return "union " + v.Name
+	case *btf.Enum:
+		return "enum " + v.Name
+	case *btf.Array:
+		return fmt.Sprintf("%s[%d]", typeString(v.Type), v.Nelems)
+	case *btf.FuncProto:
+		return "func"
+	}
+	return t.TypeName()
+}
