@@ -549,3 +549,82 @@ func TestListAndDump(t *testing.T) {
 	r = trace(t, "", "--dump", "ast", "-e", `tracepoint("a:b").filter("args->x & 1").count()`).mustSucceed(t)
 	wantLines(t, r, "probe tracepoint @1:1", ".filter @1:19", "binary &", "selector .x", ".count @1:41")
 }
+
+func TestKernelTypes(t *testing.T) {
+	needRoot(t)
+	getppid := bin.syscaller + " getppid 5"
+	tests := []struct {
+		name, prog string
+		want       []string
+	}{
+		{"curtask parent", `tracepoint("syscalls:sys_enter_getppid").by(curtask.real_parent.comm, curtask.comm).count()`,
+			[]string{"@count[ebpftrace, syscaller]: 5\n"}},
+		{"curtask fields", `tracepoint("syscalls:sys_enter_getppid").filter(curtask.tgid == pid && curtask.pid == tid).count()`,
+			[]string{"@count: 5\n"}},
+		{"nested structs", `tracepoint("syscalls:sys_enter_getppid").by(curtask.nsproxy.uts_ns.name.sysname).count()`,
+			[]string{"@count[Linux]: 5\n"}},
+		{"cast walk", `rawtracepoint("sys_enter").filter((*pt_regs)(arg0).orig_ax == 110).count()`,
+			[]string{"@count: 5\n"}},
+		{"raw tracepoint args", `rawtracepoint("sys_enter").filter(args.id == 110 && args.regs.orig_ax == args.id).count()`,
+			[]string{"@count: 5\n"}},
+		{"kstack", `tracepoint("syscalls:sys_enter_getppid").by(kstack).count()`,
+			[]string{"        do_syscall_64+", "]: 5\n"}},
+		{"print kstack", `tracepoint("syscalls:sys_enter_getppid").print("%s", kstack)`,
+			[]string{"        do_syscall_64+"}},
+		{"ksym ntop", `tracepoint("syscalls:sys_enter_getppid").print("%s %s", ntop(0x0100007f), ksym(0)).exit()`,
+			[]string{"127.0.0.1 0x0\n"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := trace(t, "", "-e", tt.prog, "-c", getppid).mustSucceed(t)
+			wantLines(t, r, tt.want...)
+		})
+	}
+}
+
+func TestKernelTypeErrors(t *testing.T) {
+	needRoot(t)
+	tests := []struct{ prog, want string }{
+		{`tracepoint("syscalls:sys_enter_getppid").print("%s", curtask.real_parnt.comm)`,
+			"<input>:1:62: struct task_struct has no field \"real_parnt\"\n    tracepoint(\"syscalls:sys_enter_getppid\").print(\"%s\", curtask.real_parnt.comm)\n" + strings.Repeat(" ", 65) + "^\ndid you mean real_parent"},
+		{`rawtracepoint("sys_enter").print("%d", (*pt_regz)(arg0).ax)`,
+			"<input>:1:42: the kernel has no type \"pt_regz\"\n    rawtracepoint(\"sys_enter\").print(\"%d\", (*pt_regz)(arg0).ax)\n" + strings.Repeat(" ", 45) + "^\ndid you mean pt_regs"},
+		{`rawtracepoint("sys_enter").print("%d", args.idd)`, "has no field \"idd\""},
+		{`kprobe("do_sys_opn").count()`, "the kernel has no function \"do_sys_opn\""},
+	}
+	for _, tt := range tests {
+		r := trace(t, "", "-e", tt.prog)
+		if r.code == 0 || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("%s: exit %d, stderr:\n%s\nwant it to contain:\n%s", tt.prog, r.code, r.stderr, tt.want)
+		}
+	}
+}
+
+// TestKprobeFallback: this kernel has no kprobes and refuses fentry; the
+// seed example type-checks (args.flags from BTF), shows its code, and then
+// fails to attach with both causes and the tracepoints to use instead.
+func TestKprobeFallback(t *testing.T) {
+	needRoot(t)
+	seed := `kprobe("do_sys_open").filter("args->flags & 0x80000").print("open O_CREAT")`
+	r := trace(t, "", "--dump", "asm", "-e", seed).mustSucceed(t)
+	wantLines(t, r, "ebt_p0 kprobe:do_sys_open (Kprobe", "; 1:23 filter", "; 1:55 print")
+	r = trace(t, "", "-e", seed)
+	if r.code == 0 {
+		if !strings.Contains(r.stderr, "Attached 1 probe") {
+			t.Fatalf("exit 0 without attaching:\n%s", r.stderr)
+		}
+		t.Skip("this kernel attached the kprobe: the clear-error path is not reachable here")
+	}
+	for _, w := range []string{
+		"<input>:1:1: cannot attach kprobe:do_sys_open\n    " + seed + "\n    ^\n",
+		"tracepoints that see the same event: ", "syscalls:sys_enter_openat",
+		"kprobe:do_sys_open: ", "and its fallback fentry:do_sys_open: ",
+	} {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
+		}
+	}
+	if _, err := os.Stat("/sys/bus/event_source/devices/kprobe"); err != nil && !strings.Contains(r.stderr, "this kernel has no kprobes (CONFIG_KPROBES is off)") {
+		t.Errorf("the cause is not named:\n%s", r.stderr)
+	}
+}
