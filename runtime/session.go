@@ -77,6 +77,34 @@ func Start(p *compiler.Program, opts Options) (*Session, error) {
 	return s, nil
 }
 
+// UsesUserSymbols reports whether the output names user addresses
+// (ustack, usym), which needs the memory maps of the traced processes.
+func (s *Session) UsesUserSymbols() bool {
+	user := func(fs []compiler.Field) bool {
+		for _, f := range fs {
+			if f.Show == "ustack" || f.Show == "usym" {
+				return true
+			}
+		}
+		return false
+	}
+	for _, ev := range s.prog.Events {
+		if user(ev.Fields) {
+			return true
+		}
+	}
+	for _, a := range s.prog.Aggregations {
+		if user(a.Keys) {
+			return true
+		}
+	}
+	return false
+}
+
+// RememberProcess reads pid's memory maps now, so that its addresses can
+// be named after it has exited.
+func (s *Session) RememberProcess(pid int) { s.dec.user.Snapshot(pid) }
+
 // Attached is the number of probes in the kernel (begin and end excluded).
 func (s *Session) Attached() int { return len(s.links) }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -88,5 +89,70 @@ func (c *childProcess) kill() {
 	case <-c.done:
 	default:
 		c.cmd.Process.Kill()
+	}
+}
+
+// followToExit lets the child run, still traced, until it exits, so that
+// its memory maps can be read just before it goes (PTRACE_EVENT_EXIT):
+// user stacks in aggregations are printed after the command has exited.
+// Signals are passed on; job-control stops are not (the child keeps
+// running). It returns when the child has exited, or kills it when ctx
+// ends first. It must run on the thread that started the child.
+func (c *childProcess) followToExit(ctx context.Context, beforeExit func()) error {
+	if err := unix.PtraceSetOptions(c.pid, unix.PTRACE_O_TRACEEXIT); err != nil {
+		return fmt.Errorf("trace the child's exit: %w", err)
+	}
+	if err := unix.PtraceCont(c.pid, 0); err != nil {
+		return fmt.Errorf("start the child: %w", err)
+	}
+	stops := make(chan unix.WaitStatus, 1)
+	quit := make(chan struct{})
+	defer close(quit)
+	go func() {
+		defer close(stops)
+		for {
+			var ws unix.WaitStatus
+			_, err := unix.Wait4(c.pid, &ws, unix.WALL, nil)
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err != nil {
+				return
+			}
+			select {
+			case stops <- ws:
+			case <-quit:
+				return
+			}
+			if ws.Exited() || ws.Signaled() {
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			c.cmd.Process.Kill()
+			return nil
+		case ws, ok := <-stops:
+			if !ok || ws.Exited() || ws.Signaled() {
+				close(c.done)
+				return nil
+			}
+			if !ws.Stopped() {
+				continue
+			}
+			sig := ws.StopSignal()
+			switch {
+			case sig == unix.SIGTRAP && ws.TrapCause() == unix.PTRACE_EVENT_EXIT:
+				beforeExit()
+				sig = 0
+			case sig == unix.SIGTRAP, sig == unix.SIGSTOP, sig == unix.SIGTSTP, sig == unix.SIGTTIN, sig == unix.SIGTTOU:
+				sig = 0
+			}
+			if err := unix.PtraceCont(c.pid, int(sig)); err != nil && !errors.Is(err, unix.ESRCH) {
+				return fmt.Errorf("continue the child: %w", err)
+			}
+		}
 	}
 }

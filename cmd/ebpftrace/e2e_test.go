@@ -25,6 +25,7 @@ var bin struct {
 	dir       string
 	ebpftrace string
 	syscaller string
+	worker    string // the C example; "" when there is no C compiler
 }
 
 func TestMain(m *testing.M) {
@@ -43,6 +44,12 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n", pkg, err)
 			os.Exit(1)
 		}
+	}
+	worker := filepath.Join(dir, "worker")
+	if out, err := exec.Command("gcc", "-O1", "-fno-omit-frame-pointer", "-o", worker, "../../examples/cworker/worker.c").CombinedOutput(); err == nil {
+		bin.worker = worker
+	} else {
+		fmt.Fprintf(os.Stderr, "note: cannot build the C example (tests using it skip): %v\n%s", err, out)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -627,4 +634,22 @@ func TestKprobeFallback(t *testing.T) {
 	if _, err := os.Stat("/sys/bus/event_source/devices/kprobe"); err != nil && !strings.Contains(r.stderr, "this kernel has no kprobes (CONFIG_KPROBES is off)") {
 		t.Errorf("the cause is not named:\n%s", r.stderr)
 	}
+}
+
+func needWorker(t *testing.T) {
+	t.Helper()
+	if bin.worker == "" {
+		t.Skip("skipped: the C example could not be built (no gcc)")
+	}
+}
+
+// TestUserStacks: user stacks in aggregations are printed after the -c
+// command exited, named from its binary and libc.
+func TestUserStacks(t *testing.T) {
+	needRoot(t)
+	needWorker(t)
+	r := trace(t, "", "-c", bin.worker+" getppid 3", "-e", `tracepoint("syscalls:sys_enter_getppid").by(ustack).count()`).mustSucceed(t)
+	wantLines(t, r, "        getppid+", "        main+", "]: 3\n")
+	r = trace(t, "", "-c", bin.syscaller+" getppid 2", "-e", `tracepoint("syscalls:sys_enter_getppid").by(ustack, comm).count()`).mustSucceed(t)
+	wantLines(t, r, "        syscall.RawSyscall+", "        main.main+", "        runtime.main+", "syscaller]: 2\n")
 }

@@ -206,6 +206,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
+		if sess.UsesUserSymbols() {
+			// Keep the child traced so its maps can be read as it exits;
+			// ptrace calls stay on this thread, the session runs beside.
+			errc := make(chan error, 1)
+			go func() { errc <- sess.Run(ctx) }()
+			err := child.followToExit(ctx, func() { sess.RememberProcess(child.pid) })
+			cancel()
+			if runErr := <-errc; runErr != nil || err != nil {
+				fmt.Fprintf(stderr, "ebpftrace: %v\n", errors.Join(runErr, err))
+				return 1
+			}
+			return 0
+		}
 		if err := child.release(); err != nil {
 			sess.Close()
 			fmt.Fprintf(stderr, "ebpftrace: -c: %v\n", err)
