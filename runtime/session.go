@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -38,7 +39,16 @@ type Session struct {
 
 	mu     sync.Mutex // serialises writes to Stdout
 	closed bool
+	// next is set by HandOver: the session that replaces this one.
+	next atomic.Pointer[Session]
 }
+
+// HandOver makes Run, once its context ends, stop without running end()
+// or printing: it detaches, prints the events still in its ring buffer,
+// adds its aggregations into next's aggregations of the same name and
+// shape, and closes. Hot reload calls it after next has attached, so no
+// event goes unseen (events in the instant both are attached count twice).
+func (s *Session) HandOver(next *Session) { s.next.Store(next) }
 
 // Start loads p, attaches every probe and runs the begin() probes. On error
 // nothing stays loaded or attached.
@@ -202,7 +212,10 @@ loop:
 	// Detach first so that nothing new arrives, then end(), then drain.
 	errs = append(errs, closeAll(s.links))
 	s.links = nil
-	errs = append(errs, s.runOnce(compiler.AttachEnd))
+	next := s.next.Load()
+	if next == nil {
+		errs = append(errs, s.runOnce(compiler.AttachEnd))
+	}
 	if s.rd != nil && readerDone != nil {
 		close(draining)
 		if err := s.rd.Flush(); err != nil {
@@ -214,6 +227,11 @@ loop:
 		case <-time.After(5 * time.Second):
 			errs = append(errs, errors.New("timed out draining the event ring buffer"))
 		}
+	}
+	if next != nil {
+		// Hot reload: the new version prints; give it what we counted.
+		errs = append(errs, handOverAggregations(s, next))
+		return errors.Join(errs...)
 	}
 	for _, a := range s.prog.Aggregations {
 		if a.Every > 0 && s.isEmpty(a) {

@@ -653,3 +653,68 @@ func TestUserStacks(t *testing.T) {
 	r = trace(t, "", "-c", bin.syscaller+" getppid 2", "-e", `tracepoint("syscalls:sys_enter_getppid").by(ustack, comm).count()`).mustSucceed(t)
 	wantLines(t, r, "        syscall.RawSyscall+", "        main.main+", "        runtime.main+", "syscaller]: 2\n")
 }
+
+// TestHotReload edits a script under a running tracer: counts continue
+// across a good edit, and a broken edit keeps the old program running.
+func TestHotReload(t *testing.T) {
+	needRoot(t)
+	script := filepath.Join(t.TempDir(), "calls.ebt")
+	write := func(text string) {
+		// Write to a temporary file and rename, as editors do.
+		tmp := script + ".tmp"
+		if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, script); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A copy of syscaller under its own name, so that no other process
+	// (another test, a benchmark) passes the comm filter.
+	caller := filepath.Join(t.TempDir(), "reloadcaller")
+	if data, err := os.ReadFile(bin.syscaller); err != nil || os.WriteFile(caller, data, 0o755) != nil {
+		t.Fatal("cannot copy syscaller")
+	}
+	run := func(n int) {
+		if out, err := exec.Command(caller, "getppid", fmt.Sprint(n)).CombinedOutput(); err != nil {
+			t.Fatalf("syscaller: %v\n%s", err, out)
+		}
+	}
+	write(`tracepoint("syscalls:sys_enter_getppid").filter(comm == "reloadcaller").count().as("calls")` + "\n")
+	cmd := exec.Command(bin.ebpftrace, "--watch", script)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	stderr := startAndWaitAttached(t, cmd)()
+	defer cmd.Process.Kill()
+	waitFor := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(stderr(), what) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q on stderr in 10s:\n%s", what, stderr())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	run(10)
+	// A good edit: another filter form and a new chain; @calls keeps counting.
+	write(`calls := tracepoint("syscalls:sys_enter_getppid").filter("comm == \"reloadcaller\"")
+calls.count().as("calls")
+calls.by(comm).count()
+`)
+	waitFor("Reloaded " + script + ": attached 2 probes")
+	run(5)
+	// A broken edit: the error is shown, the running version stays.
+	write(`tracepoint("syscalls:sys_enter_getppid").cout()` + "\n")
+	waitFor("does not load; the previous version keeps running")
+	waitFor(script + ":1:42: unknown stage \"cout\"")
+	waitFor("\n" + strings.Repeat(" ", 4+41) + "^")
+	run(7)
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v\n%s", err, stderr())
+	}
+	if !strings.Contains(out.String(), "@calls: 22\n") || !strings.Contains(out.String(), "@count[reloadcaller]: 12\n") {
+		t.Errorf("want @calls: 22 (10+5+7 across reloads) and @count[reloadcaller]: 12, got:\n%s\nstderr:\n%s", out.String(), stderr())
+	}
+}

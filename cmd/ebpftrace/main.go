@@ -53,6 +53,7 @@ type config struct {
 	verbose  bool
 	dump     string
 	duration time.Duration
+	watch    bool
 }
 
 func main() {
@@ -74,6 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.verbose, "v", false, "with -l: show each probe's fields or parameters with their types")
 	fs.StringVar(&c.dump, "dump", "", "show the parsed program (`ast`) or the generated eBPF (asm) and exit")
 	fs.DurationVar(&c.duration, "duration", 0, "run for `d` (e.g. 5s), then print and exit")
+	fs.BoolVar(&c.watch, "watch", false, "with a script FILE: reload it when it changes, keeping the counts of unchanged aggregations")
 	fs.Usage = func() {
 		io.WriteString(stderr, usage)
 		fs.PrintDefaults()
@@ -124,6 +126,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if c.cmd != "" && c.pid != 0 {
 		return nil, errors.New("give either -c CMD or -p PID, not both")
+	}
+	if c.watch && c.file == "" {
+		return nil, errors.New("--watch needs a script FILE")
 	}
 	return c, nil
 }
@@ -190,7 +195,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	sess, err := ebpfrt.Start(p, ebpfrt.Options{Stdout: stdout, Stderr: stderr, JSON: c.format == "json"})
+	opts := ebpfrt.Options{Stdout: stdout, Stderr: stderr, JSON: c.format == "json"}
+	sess, err := ebpfrt.Start(p, opts)
 	if err != nil {
 		fmt.Fprint(stderr, dsl.Render(err, src))
 		return 1
@@ -201,6 +207,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.duration)
 		defer cancel()
+	}
+	if c.watch {
+		if child != nil {
+			if err := child.release(); err != nil {
+				sess.Close()
+				fmt.Fprintf(stderr, "ebpftrace: -c: %v\n", err)
+				return 1
+			}
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			defer cancel()
+			go func() {
+				child.wait()
+				cancel()
+			}()
+		}
+		versionEnv := func() *compiler.Env {
+			e := newEnv(pid)
+			e.StartNs = env.StartNs // elapsed keeps counting from the first start
+			return e
+		}
+		return watch(ctx, c.file, []byte(src.Text), sess, versionEnv, opts, stderr)
 	}
 	if child != nil {
 		var cancel context.CancelFunc
