@@ -6,11 +6,11 @@ require (
 	github.com/alecthomas/participle/v2 v2.1.4
 	github.com/cilium/ebpf v0.22.0
 	github.com/peterh/liner v1.2.3
+	golang.org/x/arch v0.33.0
 	golang.org/x/sys v0.50.0
 )
 
 require (
 	github.com/clipperhouse/uax29/v2 v2.7.0 // indirect
 	github.com/mattn/go-runewidth v0.0.31 // indirect
-	golang.org/x/arch v0.33.0 // indirect
 )

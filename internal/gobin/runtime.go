@@ -1,0 +1,187 @@
+package gobin
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// gFieldTable holds offsets of runtime.g fields on amd64 per Go minor
+// version, for binaries without DWARF. Values: GO-PROBES.md §4, checked
+// against the DWARF of go1.21.0, 1.22.0, 1.23.0, 1.24.0, 1.25.0 and 1.26.8
+// builds (TestOtherToolchains; Go 1.23 added g.syscallbp, Go 1.25 removed
+// gobuf.ret).
+var gFieldTable = map[int]map[string]int{
+	21: gOffsets144,
+	22: gOffsets144,
+	23: gOffsets152,
+	24: gOffsets152,
+	25: gOffsets144,
+	26: gOffsets144,
+}
+
+var (
+	gOffsets144 = map[string]int{"atomicstatus": 144, "goid": 152, "waitsince": 168, "waitreason": 176}
+	gOffsets152 = map[string]int{"atomicstatus": 152, "goid": 160, "waitsince": 176, "waitreason": 184}
+)
+
+// GFields lists the runtime.g fields that GFieldOffset knows for binaries
+// without DWARF.
+var GFields = []string{"atomicstatus", "goid", "waitsince", "waitreason"}
+
+// GoidOffset returns the offset of runtime.g's goid field (an int64
+// goroutine ID). With R14 = g at any Go function's entry, *(R14+offset) is
+// the current goroutine's ID.
+func (b *Binary) GoidOffset() (int, error) {
+	return b.GFieldOffset("goid")
+}
+
+// GFieldOffset returns the offset of a field of runtime.g: from DWARF when
+// the binary has it, otherwise, for the fields in GFields, from a table
+// keyed by Go minor version (1.21 to 1.26). Other versions are an error.
+func (b *Binary) GFieldOffset(field string) (int, error) {
+	if !b.IsGo {
+		return 0, fmt.Errorf("gobin: %s: runtime.g.%s: not a Go binary", b.Path, field)
+	}
+	var dwarfErr error
+	if b.HasDWARF {
+		off, err := b.FieldOffset("runtime.g", field)
+		if err == nil {
+			return off, nil
+		}
+		dwarfErr = err
+	}
+	minor, ok := goMinor(b.GoVersion)
+	if !ok {
+		return 0, fmt.Errorf("gobin: %s: runtime.g.%s: unknown Go version %q and no DWARF", b.Path, field, b.GoVersion)
+	}
+	tab, ok := gFieldTable[minor]
+	if !ok {
+		return 0, errors.Join(fmt.Errorf("gobin: %s: runtime.g.%s: no offset table for %s (known: go1.21 to go1.26); build with DWARF", b.Path, field, b.GoVersion), dwarfErr)
+	}
+	off, ok := tab[field]
+	if !ok {
+		return 0, errors.Join(fmt.Errorf("gobin: %s: runtime.g.%s: %w in the offset table (known: %s)", b.Path, field, ErrNotFound, strings.Join(GFields, ", ")), dwarfErr)
+	}
+	return off, nil
+}
+
+var goVersionRE = regexp.MustCompile(`go1\.(\d+)`)
+
+// goMinor extracts the minor version from "go1.26.8", "go1.22rc1" or
+// "devel go1.27-abcdef".
+func goMinor(v string) (int, bool) {
+	m := goVersionRE.FindStringSubmatch(v)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(m[1])
+	return n, err == nil
+}
+
+//go:embed waitreasons.tsv
+var waitReasonsTSV string
+
+// WaitReasons returns the Go runtime's waitReason names by value, the
+// uint8 that runtime.gopark receives in CL and stores in g.waitreason.
+// The values change between Go versions. They are read from the binary's
+// runtime.waitReasonStrings array when .symtab has it, otherwise taken from
+// a table for Go 1.21 to 1.26 (go-waitreasons.tsv). Value 0 has the
+// empty name.
+func (b *Binary) WaitReasons() (map[uint8]string, error) {
+	if !b.IsGo {
+		return nil, fmt.Errorf("gobin: %s: wait reasons: not a Go binary", b.Path)
+	}
+	var symErr error
+	if !b.Stripped {
+		m, err := b.waitReasonsFromSymbol()
+		if err == nil {
+			return m, nil
+		}
+		symErr = err
+	}
+	minor, ok := goMinor(b.GoVersion)
+	if !ok {
+		return nil, errors.Join(fmt.Errorf("gobin: %s: wait reasons: unknown Go version %q", b.Path, b.GoVersion), symErr)
+	}
+	m, err := waitReasonTable(minor)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("gobin: %s: wait reasons: %w", b.Path, err), symErr)
+	}
+	return m, nil
+}
+
+// waitReasonsFromSymbol decodes runtime.waitReasonStrings, an array of
+// string headers (pointer, length) into read-only data.
+func (b *Binary) waitReasonsFromSymbol() (map[uint8]string, error) {
+	s, err := b.Symbol("runtime.waitReasonStrings")
+	if err != nil {
+		return nil, err
+	}
+	if s.Size == 0 || s.Size%16 != 0 || s.Size > 256*16 {
+		return nil, fmt.Errorf("gobin: %s: runtime.waitReasonStrings has size %d, not a [N]string", b.Path, s.Size)
+	}
+	m := make(map[uint8]string, s.Size/16)
+	for i := uint64(0); i < s.Size/16; i++ {
+		ptr, err := b.readPointer(s.Addr + 16*i)
+		if err != nil {
+			return nil, fmt.Errorf("gobin: %s: runtime.waitReasonStrings[%d]: %w", b.Path, i, err)
+		}
+		lb, err := b.readAt(s.Addr+16*i+8, 8)
+		if err != nil {
+			return nil, fmt.Errorf("gobin: %s: runtime.waitReasonStrings[%d]: %w", b.Path, i, err)
+		}
+		n := b.elf.ByteOrder.Uint64(lb)
+		if n > 256 {
+			return nil, fmt.Errorf("gobin: %s: runtime.waitReasonStrings[%d] has length %d", b.Path, i, n)
+		}
+		var str []byte
+		if n > 0 {
+			if str, err = b.readAt(ptr, int(n)); err != nil {
+				return nil, fmt.Errorf("gobin: %s: runtime.waitReasonStrings[%d]: %w", b.Path, i, err)
+			}
+		}
+		m[uint8(i)] = string(str)
+	}
+	return m, nil
+}
+
+// waitReasonTable returns the embedded table's column for Go 1.minor.
+func waitReasonTable(minor int) (map[uint8]string, error) {
+	col := -1
+	m := map[uint8]string{}
+	for line := range strings.Lines(waitReasonsTSV) {
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		cells := strings.Split(line, "\t")
+		if col < 0 {
+			col = slices.Index(cells, fmt.Sprintf("go1.%d", minor))
+			if col < 0 {
+				return nil, fmt.Errorf("no waitReason table for go1.%d (known: %s)", minor, strings.Join(cells[1:], ", "))
+			}
+			continue
+		}
+		if col >= len(cells) || cells[col] == "-" {
+			continue
+		}
+		v, err := strconv.ParseUint(cells[col], 10, 8)
+		if err != nil {
+			return nil, fmt.Errorf("waitReason table: %q: %w", line, err)
+		}
+		name := cells[0]
+		if name == "(zero)" {
+			name = ""
+		}
+		if old, dup := m[uint8(v)]; dup {
+			return nil, fmt.Errorf("waitReason table: go1.%d value %d is both %q and %q", minor, v, old, name)
+		}
+		m[uint8(v)] = name
+	}
+	return m, nil
+}

@@ -1,0 +1,3 @@
+module example.com/gobintest
+
+go 1.21
