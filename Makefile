@@ -30,12 +30,16 @@ fuzz:
 vet:
 	$(GO) vet ./...
 
-# What the tests use from the system: bpftool lists loaded programs.
+# What the tests use from the system: bpftool lists loaded programs, tmux
+# drives the REPL, gcc builds the C example. Missing ones are installed when
+# we are root on Debian; otherwise the tests that need them skip.
+DEPS := bpftool tmux gcc
 deps:
-	@command -v bpftool >/dev/null 2>&1 || { \
+	@missing=""; for t in $(DEPS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftool >/dev/null; \
-	  else echo "note: bpftool is not installed; the detach checks will skip"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: not installed:$$missing; the tests that need them skip"; fi; fi
 
 clean:
 	rm -rf bin

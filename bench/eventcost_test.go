@@ -2,10 +2,12 @@ package bench
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,15 +23,26 @@ import (
 // BenchmarkEventCost measures what one event costs inside the kernel, from
 // the kernel's own accounting: with kernel.bpf_stats_enabled=1 the kernel
 // adds up, for every BPF program, how often it ran (run_cnt) and how long
-// it ran (run_time_ns, sched_clock around the program's body). The tracer
-// is started once and left attached to syscalls:sys_enter_getppid; each
-// iteration runs `syscaller getppid N` (-events, default 200000) and reads
-// the difference in the tracer's program's counters. ns/event is
-// run_time_ns/run_cnt over all iterations; ns/op is the wall time of one
-// iteration (the syscaller run) and says little.
+// it ran (run_time_ns: sched_clock() read before and after the program).
 //
-// Each aggregation is measured three ways: the hand-written program (the
-// floor), ebpftrace and bpftrace.
+// An iteration makes `syscaller getppid N` (-events, default 200000) fire
+// syscalls:sys_enter_getppid N times, and takes the difference of the
+// counters of the program under test over that run. For the tracers an
+// iteration is a pair of measurements: the tracer (started for the
+// iteration, found among the programs it holds, stopped after) and, alone
+// after or before it (the order alternates), a fresh hand-written program,
+// so that both see the same state of the machine. They are never attached
+// together: the kernel runs the programs of a tracepoint one after the
+// other, and the first pays for warming the caches (on the test machine a
+// second, identical program measured 30% less).
+//
+// BenchmarkEventCost/empty/handwritten is a program that does nothing:
+// the floor of the kernel's accounting under every other figure.
+//
+// Reported: ns/event (run_time_ns/run_cnt over all iterations); for the
+// tracers hw-ns/event, the hand-written program over the same iterations,
+// and x-handwritten, the ratio of the two. ns/op is the wall time of one
+// syscaller run with the program attached, and says little.
 func BenchmarkEventCost(b *testing.B) {
 	needRoot(b)
 	enableBPFStats(b)
@@ -40,29 +53,28 @@ func BenchmarkEventCost(b *testing.B) {
 	}{
 		{"count", `tracepoint("syscalls:sys_enter_getppid").count()`, `tracepoint:syscalls:sys_enter_getppid { @ = count(); }`},
 		{"by_comm", `tracepoint("syscalls:sys_enter_getppid").by(comm).count()`, `tracepoint:syscalls:sys_enter_getppid { @[comm] = count(); }`},
+		{"empty", "", ""},
 	} {
 		b.Run(agg.name, func(b *testing.B) {
 			b.Run("handwritten", func(b *testing.B) {
 				_, syscaller := build(b)
-				h, err := attachHandwritten(agg.name)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer h.Close()
-				measureEvents(b, agg.name, "handwritten", []*ebpf.Program{h.prog}, syscaller)
+				benchEvents(b, agg.name, "handwritten", syscaller, nil)
 			})
+			if agg.ebpftrace == "" {
+				return // the floor: hand-written only
+			}
 			b.Run("ebpftrace", func(b *testing.B) {
 				ebpftrace, syscaller := build(b)
-				baseline(b, agg.name, syscaller)
-				progs := startTracer(b, "Attached", isEbpftraceProg, ebpftrace, "-e", agg.ebpftrace)
-				measureEvents(b, agg.name, "ebpftrace", progs, syscaller)
+				benchEvents(b, agg.name, "ebpftrace", syscaller, func() (*tracer, error) {
+					return startTracer("Attached", isEbpftraceProg, ebpftrace, "-e", agg.ebpftrace)
+				})
 			})
 			b.Run("bpftrace", func(b *testing.B) {
 				bpftrace := needBpftrace(b)
 				_, syscaller := build(b)
-				baseline(b, agg.name, syscaller)
-				progs := startTracer(b, "Attaching", isTracepointProg, bpftrace, "-e", agg.bpftrace)
-				measureEvents(b, agg.name, "bpftrace", progs, syscaller)
+				benchEvents(b, agg.name, "bpftrace", syscaller, func() (*tracer, error) {
+					return startTracer("Attaching", isTracepointProg, bpftrace, "-e", agg.bpftrace)
+				})
 			})
 		})
 	}
@@ -76,10 +88,10 @@ func enableBPFStats(b *testing.B) {
 	b.Helper()
 	old, err := os.ReadFile(statsSysctl)
 	if err != nil {
-		b.Skipf("skipped: the kernel has no BPF run-time statistics (%v)", err)
+		skip(b, fmt.Sprintf("skipped: the kernel has no BPF run-time statistics (%v)", err))
 	}
 	if err := os.WriteFile(statsSysctl, []byte("1\n"), 0o644); err != nil {
-		b.Skipf("skipped: cannot enable BPF run-time statistics: %v", err)
+		skip(b, fmt.Sprintf("skipped: cannot enable BPF run-time statistics: %v", err))
 	}
 	b.Cleanup(func() {
 		if err := os.WriteFile(statsSysctl, old, 0o644); err != nil {
@@ -98,6 +110,14 @@ func (s sample) sub(o sample) sample {
 	return sample{runs: s.runs - o.runs, misses: s.misses - o.misses, ns: s.ns - o.ns}
 }
 
+func (s *sample) add(o sample) {
+	s.runs += o.runs
+	s.misses += o.misses
+	s.ns += o.ns
+}
+
+func (s sample) perEvent() float64 { return float64(s.ns) / float64(s.runs) }
+
 func sampleOf(progs []*ebpf.Program) (sample, error) {
 	var s sample
 	for _, p := range progs {
@@ -112,86 +132,187 @@ func sampleOf(progs []*ebpf.Program) (sample, error) {
 	return s, nil
 }
 
-// measureEvents runs `syscaller getppid N` once per iteration and reports
-// the cost per run of progs.
-func measureEvents(b *testing.B, agg, tracer string, progs []*ebpf.Program, syscaller string) {
-	n := *events
-	want := fmt.Sprintf("called getppid %d times", n)
-	for _, p := range progs {
-		b.Logf("%s: %s", tracer, describe(p))
-	}
-	var total sample
-	var per []float64
-	for b.Loop() {
-		s0, err := sampleOf(progs)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out, err := exec.Command(syscaller, "getppid", strconv.Itoa(n)).CombinedOutput()
-		if err != nil || !strings.Contains(string(out), want) {
-			b.Fatalf("syscaller getppid %d: %v\n%s", n, err, out)
-		}
-		s1, err := sampleOf(progs)
-		if err != nil {
-			b.Fatal(err)
-		}
-		d := s1.sub(s0)
-		if d.runs < uint64(n) {
-			b.Fatalf("%s: the probe ran %d times (%d recursion misses) for %d getppid calls; is kernel.bpf_stats_enabled still 1?", tracer, d.runs, d.misses, n)
-		}
-		total.runs += d.runs
-		total.misses += d.misses
-		total.ns += d.ns
-		per = append(per, float64(d.ns)/float64(d.runs))
-	}
-	nsPerEvent := float64(total.ns) / float64(total.runs)
-	b.ReportMetric(nsPerEvent, "ns/event")
-	record("event/"+agg+"/"+tracer, nsPerEvent)
-	sort.Float64s(per)
-	msg := fmt.Sprintf("%s %s: %.2f ns/event over %d events in %d runs (per run min %.2f, median %.2f, max %.2f)",
-		agg, tracer, nsPerEvent, total.runs, len(per), per[0], per[len(per)/2], per[len(per)-1])
-	if total.misses > 0 {
-		msg += fmt.Sprintf(", %d recursion misses", total.misses)
-	}
-	if hw, ok := recorded("event/" + agg + "/handwritten"); ok && tracer != "handwritten" {
-		msg += fmt.Sprintf("; %.3fx the hand-written program's %.2f ns/event (%+.2f ns; target <= 1.10x)", nsPerEvent/hw, hw, nsPerEvent-hw)
-	}
-	b.Log(msg)
+// series collects the measurements of one program.
+type series struct {
+	total sample
+	per   []float64 // ns/event of each run
 }
 
-// baseline makes sure the hand-written figure for agg is known, for the
-// ratio, measuring it (untimed) when its sub-benchmark was not run.
-func baseline(b *testing.B, agg, syscaller string) {
-	b.Helper()
-	if _, ok := recorded("event/" + agg + "/handwritten"); ok {
-		return
+func (s *series) add(d sample) {
+	s.total.add(d)
+	s.per = append(s.per, d.perEvent())
+}
+
+func (s *series) String() string {
+	per := append([]float64(nil), s.per...)
+	sort.Float64s(per)
+	out := fmt.Sprintf("%.2f ns/event over %d events in %d runs (per run min %.2f, median %.2f, max %.2f)",
+		s.total.perEvent(), s.total.runs, len(per), per[0], per[len(per)/2], per[len(per)-1])
+	if s.total.misses > 0 {
+		out += fmt.Sprintf(", %d recursion misses", s.total.misses)
 	}
-	h, err := attachHandwritten(agg)
+	return out
+}
+
+// benchEvents measures the hand-written program for agg, or, when start
+// is not nil, the tracer it starts paired with the hand-written program.
+func benchEvents(b *testing.B, agg, name, syscaller string, start func() (*tracer, error)) {
+	cpu, err := syscallerCPU()
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer h.Close()
-	var total sample
-	for i := 0; i < 3; i++ {
-		s0, err := sampleOf([]*ebpf.Program{h.prog})
+	run := func(progs []*ebpf.Program) sample {
+		b.Helper()
+		d, err := runEvents(progs, syscaller, *events, cpu)
+		if err != nil {
+			b.Fatalf("%s: %v", name, err)
+		}
+		return d
+	}
+	var hw, tr series
+	// measureHandwritten measures a fresh hand-written program, timing
+	// only the syscaller run when timed.
+	measureHandwritten := func(timed bool) {
+		b.Helper()
+		h, err := attachHandwritten(agg)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if out, err := exec.Command(syscaller, "getppid", strconv.Itoa(*events)).CombinedOutput(); err != nil {
-			b.Fatalf("syscaller: %v\n%s", err, out)
+		defer h.Close()
+		if len(hw.per) == 0 {
+			b.Logf("handwritten: %s", describe(h.prog))
 		}
-		s1, err := sampleOf([]*ebpf.Program{h.prog})
+		if timed {
+			b.StartTimer()
+		}
+		d := run([]*ebpf.Program{h.prog})
+		if timed {
+			b.StopTimer()
+		}
+		hw.add(d)
+	}
+	i := 0
+	for b.Loop() {
+		b.StopTimer()
+		if start == nil {
+			measureHandwritten(true)
+			b.StartTimer()
+			continue
+		}
+		if i%2 == 1 {
+			measureHandwritten(false)
+		}
+		t, err := start()
 		if err != nil {
 			b.Fatal(err)
 		}
-		d := s1.sub(s0)
-		total.runs += d.runs
-		total.ns += d.ns
+		if i == 0 {
+			for _, p := range t.progs {
+				b.Logf("%s: %s", name, describe(p))
+			}
+		}
+		b.StartTimer()
+		d, err := runEvents(t.progs, syscaller, *events, cpu)
+		b.StopTimer()
+		if err := t.stop(); err != nil {
+			b.Errorf("%s: %v", name, err)
+		}
+		if err != nil {
+			b.Fatalf("%s: %v\n%s", name, err, t.output())
+		}
+		tr.add(d)
+		if i%2 == 0 {
+			measureHandwritten(false)
+		}
+		b.StartTimer()
+		i++
 	}
-	if total.runs == 0 {
-		b.Fatal("the hand-written program never ran; is kernel.bpf_stats_enabled 1?")
+	if start == nil {
+		b.ReportMetric(hw.total.perEvent(), "ns/event")
+		b.Logf("%s handwritten: %s", agg, &hw)
+		return
 	}
-	record("event/"+agg+"/handwritten", float64(total.ns)/float64(total.runs))
+	ratio := tr.total.perEvent() / hw.total.perEvent()
+	b.ReportMetric(tr.total.perEvent(), "ns/event")
+	b.ReportMetric(hw.total.perEvent(), "hw-ns/event")
+	b.ReportMetric(ratio, "x-handwritten")
+	b.Logf("%s %s: %s", agg, name, &tr)
+	b.Logf("%s handwritten, paired: %s", agg, &hw)
+	b.Logf("%s %s: %.3fx the hand-written program (%+.2f ns/event; target <= 1.10x)",
+		agg, name, ratio, tr.total.perEvent()-hw.total.perEvent())
+}
+
+// runEvents runs `syscaller getppid n` on cpu (-1: anywhere) and returns
+// how much the counters of progs grew meanwhile.
+func runEvents(progs []*ebpf.Program, syscaller string, n, cpu int) (sample, error) {
+	s0, err := sampleOf(progs)
+	if err != nil {
+		return sample{}, err
+	}
+	cmd := exec.Command(syscaller, "getppid", strconv.Itoa(n))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := startOnCPU(cmd, cpu); err != nil {
+		return sample{}, err
+	}
+	err = cmd.Wait()
+	s1, err1 := sampleOf(progs)
+	if want := fmt.Sprintf("called getppid %d times", n); err != nil || !strings.Contains(out.String(), want) {
+		return sample{}, fmt.Errorf("syscaller getppid %d: %v\n%s", n, err, out.String())
+	}
+	if err1 != nil {
+		return sample{}, err1
+	}
+	d := s1.sub(s0)
+	if d.runs < uint64(n) {
+		return d, fmt.Errorf("the probe ran %d times (%d recursion misses) for %d getppid calls; is kernel.bpf_stats_enabled still 1?", d.runs, d.misses, n)
+	}
+	return d, nil
+}
+
+// syscallerCPU is the CPU -syscaller-cpu names, or -1 for none.
+func syscallerCPU() (int, error) {
+	switch *pinCPU {
+	case "none":
+		return -1, nil
+	case "last":
+		var set unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &set); err != nil {
+			return -1, err
+		}
+		for c := len(set)*64 - 1; c >= 0; c-- {
+			if set.IsSet(c) {
+				return c, nil
+			}
+		}
+		return -1, errors.New("no CPU in this process's affinity mask")
+	}
+	c, err := strconv.Atoi(*pinCPU)
+	if err != nil || c < 0 {
+		return -1, fmt.Errorf("-syscaller-cpu %q: want last, none or a CPU number", *pinCPU)
+	}
+	return c, nil
+}
+
+// startOnCPU starts cmd bound to cpu (unless cpu < 0): from a thread of
+// its own bound to that CPU, whose affinity the child inherits. The
+// thread is never unlocked, so it ends with its goroutine.
+func startOnCPU(cmd *exec.Cmd, cpu int) error {
+	if cpu < 0 {
+		return cmd.Start()
+	}
+	errc := make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		var set unix.CPUSet
+		set.Set(cpu)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			errc <- fmt.Errorf("bind to CPU %d: %w", cpu, err)
+			return
+		}
+		errc <- cmd.Start()
+	}()
+	return <-errc
 }
 
 // describe names a program with its size as the kernel runs it.
@@ -255,70 +376,93 @@ func tracerPrograms(pid int, keep func(*ebpf.ProgramInfo) bool) ([]*ebpf.Program
 	return progs, nil
 }
 
-// startTracer runs a tracer until b ends. It waits for a line on its
-// stdout or stderr that starts with ready, then for the tracer's programs to show up and to run
-// on a getppid of ours, and returns them.
-func startTracer(b *testing.B, ready string, keep func(*ebpf.ProgramInfo) bool, path string, args ...string) []*ebpf.Program {
-	b.Helper()
-	name := filepath.Base(path)
-	cmd := exec.Command(path, args...)
+// tracer is a running ebpftrace or bpftrace and the programs it attached.
+type tracer struct {
+	name           string
+	cmd            *exec.Cmd
+	stdout, stderr *lockedBuffer
+	exited         chan struct{}
+	progs          []*ebpf.Program
+}
+
+func (t *tracer) output() string {
+	return fmt.Sprintf("stdout:\n%s\nstderr:\n%s", t.stdout.String(), t.stderr.String())
+}
+
+// stop closes the programs and stops the tracer with SIGINT.
+func (t *tracer) stop() error {
+	for _, p := range t.progs {
+		p.Close()
+	}
+	t.progs = nil
+	t.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-t.exited:
+	case <-time.After(20 * time.Second):
+		t.cmd.Process.Kill()
+		<-t.exited
+		return fmt.Errorf("%s did not stop within 20s of SIGINT\n%s", t.name, t.output())
+	}
+	if !t.cmd.ProcessState.Success() {
+		return fmt.Errorf("%s: %v\n%s", t.name, t.cmd.ProcessState, t.output())
+	}
+	return nil
+}
+
+// startTracer runs a tracer. It waits for a line on its stdout or stderr
+// that starts with ready, then for the tracer's programs (those keep
+// accepts) to show up and to run on a getppid of ours.
+func startTracer(ready string, keep func(*ebpf.ProgramInfo) bool, path string, args ...string) (*tracer, error) {
 	// bpftrace says "Attaching" on stdout, ebpftrace "Attached" on stderr.
 	readyc := make(chan struct{})
 	var once sync.Once
 	isReady := func() { once.Do(func() { close(readyc) }) }
-	stdout := &lockedBuffer{ready: ready, onReady: isReady}
-	stderr := &lockedBuffer{ready: ready, onReady: isReady}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
+	t := &tracer{
+		name:   fmt.Sprintf("%s %q", filepath.Base(path), args),
+		cmd:    exec.Command(path, args...),
+		stdout: &lockedBuffer{ready: ready, onReady: isReady},
+		stderr: &lockedBuffer{ready: ready, onReady: isReady},
+		exited: make(chan struct{}),
 	}
-	exited := make(chan struct{})
+	t.cmd.Stdout, t.cmd.Stderr = t.stdout, t.stderr
+	if err := t.cmd.Start(); err != nil {
+		return nil, err
+	}
 	go func() {
-		cmd.Wait()
-		close(exited)
+		t.cmd.Wait()
+		close(t.exited)
 	}()
-	var progs []*ebpf.Program
-	b.Cleanup(func() {
-		for _, p := range progs {
-			p.Close()
+	fail := func(format string, a ...any) (*tracer, error) {
+		err := fmt.Errorf("%s: %s", t.name, fmt.Sprintf(format, a...))
+		if serr := t.stop(); serr != nil {
+			return nil, fmt.Errorf("%w; stopping it: %v", err, serr)
 		}
-		cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-			b.Errorf("%s did not stop within 20s of SIGINT", name)
-		}
-	})
-	fail := func(format string, a ...any) {
-		b.Helper()
-		b.Fatalf("%s %q: %s\nstdout:\n%s\nstderr:\n%s", name, args, fmt.Sprintf(format, a...), stdout.String(), stderr.String())
+		return nil, fmt.Errorf("%w\n%s", err, t.output())
 	}
 	select {
 	case <-readyc:
-	case <-exited:
-		fail("exited before attaching (%v)", cmd.ProcessState)
+	case <-t.exited:
+		return fail("exited before attaching (%v)", t.cmd.ProcessState)
 	case <-time.After(60 * time.Second):
-		fail("no %q line in 60s", ready)
+		return fail("no %q line in 60s", ready)
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		found, err := tracerPrograms(cmd.Process.Pid, keep)
+		found, err := tracerPrograms(t.cmd.Process.Pid, keep)
 		if err != nil {
-			fail("list its programs: %v", err)
+			return fail("list its programs: %v", err)
 		}
 		if attached(found) {
-			progs = found
-			return progs
+			t.progs = found
+			return t, nil
 		}
 		for _, p := range found {
 			p.Close()
 		}
 		if time.Now().After(deadline) {
-			fail("found %d tracepoint programs of it, none of which runs on getppid", len(found))
+			return fail("found %d tracepoint programs of it, none of which runs on getppid", len(found))
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -19,7 +19,10 @@ import (
 	"testing"
 )
 
-var events = flag.Int("events", 200000, "getppid calls (so probe runs) per EventCost measurement")
+var (
+	events = flag.Int("events", 200000, "getppid calls (so probe runs) per EventCost measurement")
+	pinCPU = flag.String("syscaller-cpu", "last", "CPU to run syscaller on in EventCost: last (the highest this process may use), none, or a number")
+)
 
 // bins holds ebpftrace and syscaller, built once into a temporary
 // directory the first time a benchmark needs them.
@@ -68,10 +71,20 @@ func build(b *testing.B) (ebpftrace, syscaller string) {
 	return bins.ebpftrace, bins.syscaller
 }
 
+// skip skips b, printing why even without -v (go test shows a skipped
+// benchmark's log only with -v).
+func skip(b *testing.B, reason string) {
+	b.Helper()
+	if !testing.Verbose() {
+		fmt.Printf("--- SKIP: %s: %s\n", b.Name(), reason)
+	}
+	b.Skip(reason)
+}
+
 func needRoot(b *testing.B) {
 	b.Helper()
 	if os.Geteuid() != 0 {
-		b.Skip("skipped: loading and attaching BPF programs needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN); run the benchmarks as root")
+		skip(b, "skipped: loading and attaching BPF programs needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN); run the benchmarks as root")
 	}
 }
 
@@ -80,7 +93,7 @@ func needBpftrace(b *testing.B) string {
 	b.Helper()
 	path, err := exec.LookPath("bpftrace")
 	if err != nil {
-		b.Skip("skipped: bpftrace is not installed (e.g. apt-get install bpftrace), so there is nothing to compare with")
+		skip(b, "skipped: bpftrace is not installed (e.g. apt-get install bpftrace), so there is nothing to compare with")
 	}
 	return path
 }

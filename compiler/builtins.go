@@ -43,11 +43,16 @@ func init() {
 		helperValue("nsecs", "CLOCK_MONOTONIC nanoseconds", asm.FnKtimeGetNs, nil, tUint64),
 		helperValue("cgroup", "cgroup v2 id of the current task", asm.FnGetCurrentCgroupId, nil, tUint64),
 		{
-			name: "elapsed", doc: "nanoseconds since ebpftrace started",
+			name: "elapsed", doc: "nanoseconds since ebpftrace started; after .latency(), since the start probe",
 			typ: func(*chainCtx, *dsl.Ident) (*Type, error) { return tUint64, nil },
 			gen: func(cc *chainCtx) val {
 				g := cc.g
 				v := g.newVal()
+				if cc.latency != 0 {
+					g.emit(asm.LoadMem(asm.R0, asm.R10, cc.latency, asm.DWord))
+					g.store(v, asm.R0)
+					return v
+				}
 				g.call(asm.FnKtimeGetNs)
 				g.emit(asm.LoadImm(asm.R1, int64(cc.env.StartNs), asm.DWord), asm.Sub.Reg(asm.R0, asm.R1))
 				g.store(v, asm.R0)
@@ -64,8 +69,18 @@ func init() {
 			},
 		},
 		{
+			// An index into Program.ProbeNames: a key of one size whatever
+			// the names' lengths, so wildcard probes share one map.
 			name: "probe", doc: "the probe's full name",
-			typ: func(cc *chainCtx, _ *dsl.Ident) (*Type, error) { return constString(cc.t.name), nil },
+			typ: func(cc *chainCtx, _ *dsl.Ident) (*Type, error) {
+				return &Type{Kind: TInt, Size: 8, Show: "probe"}, nil
+			},
+			gen: func(cc *chainCtx) val {
+				v := cc.g.newVal()
+				cc.g.movImm(asm.R0, int64(cc.prog.probeIndex(cc.t.name)))
+				cc.g.store(v, asm.R0)
+				return v
+			},
 		},
 		{
 			name: "args", doc: "the probe's typed arguments: args.<field>",
@@ -74,11 +89,11 @@ func init() {
 					return nil, &dsl.Error{Pos: e.Pos, Msg: fmt.Sprintf("cannot type the args of %s", cc.t.name), Detail: cc.t.argsErr.Error()}
 				}
 				if len(cc.t.fields()) == 0 {
-					msg := "%s probes have no args"
-					if cc.t.rawArgs > 0 {
-						msg += "; read raw arguments as arg0…arg9"
+					e := dsl.Errorf(e.Pos, "%s probes have no args", cc.t.attach.Kind)
+					if n := len(cc.t.argOffs); n > 0 {
+						e.Msg += fmt.Sprintf("; read raw arguments as arg0…arg%d", n-1)
 					}
-					return nil, dsl.Errorf(e.Pos, msg, cc.t.attach.Kind)
+					return nil, e
 				}
 				return &Type{Kind: TArgs}, nil
 			},
@@ -100,6 +115,30 @@ func init() {
 				v := cc.g.newVal()
 				cc.g.call(asm.FnGetCurrentTask)
 				cc.g.store(v, asm.R0)
+				return v
+			},
+		},
+		{
+			name: "goid", doc: "the current goroutine's id (Go binaries)",
+			typ: func(cc *chainCtx, e *dsl.Ident) (*Type, error) {
+				if cc.t.goidOff <= 0 {
+					return nil, dsl.Errorf(e.Pos, "goid is only known on user probes of Go binaries, not on %s", cc.t.name)
+				}
+				return tInt64, nil
+			},
+			gen: func(cc *chainCtx) val {
+				g := cc.g
+				v := g.newVal()
+				mark := g.stackMark()
+				tmp := g.alloc(8)
+				// g is in R14 on amd64 Go code; goid is a field of it.
+				g.emit(storeDW(asm.R10, tmp, 0), asm.LoadMem(asm.R3, regCtx, ptRegsR14, asm.DWord), asm.Add.Imm(asm.R3, int32(cc.t.goidOff)))
+				g.stackPtr(asm.R1, tmp)
+				g.emit(asm.Mov.Imm(asm.R2, 8))
+				g.call(asm.FnProbeReadUser)
+				g.emit(asm.LoadMem(asm.R0, asm.R10, tmp, asm.DWord))
+				g.release(mark)
+				g.store(v, asm.R0)
 				return v
 			},
 		},

@@ -34,9 +34,12 @@ type chainCtx struct {
 	types map[dsl.Expr]*Type
 	// memberOff is the byte offset of each kernel struct member selected.
 	memberOff map[*dsl.Selector]int
-	keys      []dsl.Expr   // by() keys for the next aggregation
-	agg       *Aggregation // the last aggregation, for as/every/top
-	exit      string       // label that ends the program
+	keys      []dsl.Expr // by() keys for the next aggregation
+	// latency, when set, is the stack slot holding the ns since the
+	// paired start probe: `elapsed` after .latency().
+	latency int16
+	agg     *Aggregation // the last aggregation, for as/every/top
+	exit    string       // label that ends the program
 }
 
 // Compile checks and compiles a parsed program for env.
@@ -147,6 +150,16 @@ func (pb *progBuilder) resolveChain(ch *dsl.Chain, seen map[string]bool) (*dsl.C
 }
 
 func (pb *progBuilder) compileChain(st *dsl.Statement, src *dsl.Call, stageCalls []*dsl.Call) error {
+	return pb.compileChainHooks(st, src, stageCalls, hooks{})
+}
+
+// hooks add code around a chain's stages: pre after the entry checks,
+// post after the last stage (latency() pairs two probes with them).
+type hooks struct {
+	pre, post func(cc *chainCtx) error
+}
+
+func (pb *progBuilder) compileChainHooks(st *dsl.Statement, src *dsl.Call, stageCalls []*dsl.Call, h hooks) error {
 	p, ok := providers[src.Name]
 	if !ok {
 		e := dsl.Errorf(src.Pos, "unknown probe %q", src.Name)
@@ -167,25 +180,30 @@ func (pb *progBuilder) compileChain(st *dsl.Statement, src *dsl.Call, stageCalls
 			return dsl.Errorf(s.Pos, "%s takes %s: .%s", s.Name, argCount(def.minArgs, def.maxArgs), def.usage)
 		}
 	}
+	for i, s := range stageCalls {
+		if s.Name == "latency" && h.pre == nil && h.post == nil {
+			return pb.compileLatency(st, src, stageCalls[:i], s, stageCalls[i+1:])
+		}
+	}
 	targets, err := p.expand(pb.env, src)
 	if err != nil {
 		return err
 	}
 	for _, t := range targets {
-		if err := pb.compileTarget(st, src, stageCalls, t); err != nil {
+		if err := pb.compileTarget(st, src, stageCalls, t, h); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (pb *progBuilder) compileTarget(st *dsl.Statement, src *dsl.Call, stageCalls []*dsl.Call, t *target) error {
-	pr, err := pb.compileProbe(st, src, stageCalls, t)
+func (pb *progBuilder) compileTarget(st *dsl.Statement, src *dsl.Call, stageCalls []*dsl.Call, t *target, h hooks) error {
+	pr, err := pb.compileProbe(st, src, stageCalls, t, h)
 	if err != nil {
 		return err
 	}
 	if t.fallback != nil {
-		if pr.Fallback, err = pb.compileProbe(st, src, stageCalls, t.fallback); err != nil {
+		if pr.Fallback, err = pb.compileProbe(st, src, stageCalls, t.fallback, h); err != nil {
 			// The twin may lack what the chain reads (e.g. args by name
 			// without BTF): then there is no fallback.
 			pr.Fallback = nil
@@ -197,7 +215,7 @@ func (pb *progBuilder) compileTarget(st *dsl.Statement, src *dsl.Call, stageCall
 }
 
 // compileProbe compiles a chain for one target into one program.
-func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls []*dsl.Call, t *target) (*Probe, error) {
+func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls []*dsl.Call, t *target, h hooks) (*Probe, error) {
 	g := newGen()
 	cc := &chainCtx{env: pb.env, prog: pb, t: t, g: g, types: map[dsl.Expr]*Type{}, memberOff: map[*dsl.Selector]int{}, exit: "exit"}
 	g.at(src.Pos, t.name)
@@ -206,8 +224,18 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 		g.call(asm.FnGetCurrentPidTgid)
 		g.emit(asm.RSh.Imm(asm.R0, 32), asm.JNE.Imm(asm.R0, int32(pb.env.PID), cc.exit))
 	}
+	if h.pre != nil {
+		if err := h.pre(cc); err != nil {
+			return nil, err
+		}
+	}
 	for _, s := range stageCalls {
 		if err := stages[s.Name].apply(cc, s); err != nil {
+			return nil, err
+		}
+	}
+	if h.post != nil {
+		if err := h.post(cc); err != nil {
 			return nil, err
 		}
 	}
@@ -231,7 +259,22 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 		Instructions: insns,
 		License:      "GPL",
 	}
-	return &Probe{Name: t.name, Program: name, Attach: t.attach, Pos: src.Pos}, nil
+	at := t.attach
+	if !t.noPIDFilter {
+		at.PID = pb.env.PID
+	}
+	return &Probe{Name: t.name, Program: name, Attach: at, Pos: src.Pos}, nil
+}
+
+// probeIndex numbers probe names for the `probe` value.
+func (pb *progBuilder) probeIndex(name string) int {
+	for i, n := range pb.out.ProbeNames {
+		if n == name {
+			return i
+		}
+	}
+	pb.out.ProbeNames = append(pb.out.ProbeNames, name)
+	return len(pb.out.ProbeNames) - 1
 }
 
 // needRingBuf adds the event ring buffer and its drop counter.

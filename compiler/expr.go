@@ -102,11 +102,11 @@ func (cc *chainCtx) checkIdent(e *dsl.Ident) (*Type, error) {
 		return b.typ(cc, e)
 	}
 	if n, ok := rawArgIndex(e.Name); ok {
-		if cc.t.rawArgs == 0 {
+		if len(cc.t.argOffs) == 0 {
 			return nil, dsl.Errorf(e.Pos, "%s is not available on %s probes; use args.<field>%s", e.Name, cc.t.attach.Kind, cc.argsHint())
 		}
-		if n >= cc.t.rawArgs {
-			return nil, dsl.Errorf(e.Pos, "%s probes have arg0 to arg%d", cc.t.attach.Kind, cc.t.rawArgs-1)
+		if n >= len(cc.t.argOffs) {
+			return nil, dsl.Errorf(e.Pos, "%s probes have arg0 to arg%d", cc.t.attach.Kind, len(cc.t.argOffs)-1)
 		}
 		return tUint64, nil
 	}
@@ -280,7 +280,7 @@ func (cc *chainCtx) genScalar(e dsl.Expr) val {
 		}
 		if n, ok := rawArgIndex(e.Name); ok {
 			v := g.newVal()
-			g.emit(asm.LoadMem(asm.R0, regCtx, int16(8*n), asm.DWord))
+			g.emit(asm.LoadMem(asm.R0, regCtx, int16(cc.t.argOffs[n]), asm.DWord))
 			g.store(v, asm.R0)
 			return v
 		}
@@ -657,6 +657,11 @@ func (cc *chainCtx) genMem(e dsl.Expr, dst mem) {
 			return
 		}
 		a := cc.t.arg(e.Sel)
+		if a.goStringLen != 0 {
+			cc.genGoString(func(r asm.Register) { g.emit(asm.LoadMem(r, regCtx, int16(a.off), asm.DWord)) },
+				func(r asm.Register) { g.emit(asm.LoadMem(r, regCtx, int16(a.goStringLen), asm.DWord)) }, t.Size, dst)
+			return
+		}
 		g.addr(dst, asm.R1)
 		g.movImm(asm.R2, int64(t.Size))
 		if a.dataLoc {

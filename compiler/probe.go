@@ -45,11 +45,15 @@ type target struct {
 	// seeAlso names tracepoints that see the same event, for the error
 	// when the probe cannot attach.
 	seeAlso []string
-	// rawArgs is how many arg0…argN the context holds as u64 slots (raw
-	// tracepoints); 0 when argN is not available.
-	rawArgs int
+	// argOffs are the context offsets of arg0…argN (u64 slots of a raw
+	// tracepoint, saved registers of a kprobe or uprobe); nil when the
+	// probe has no raw arguments.
+	argOffs []int
 	// userPtrs: char pointers in args point into user memory (syscalls).
 	userPtrs bool
+	// goidOff is the offset of goid in the runtime's g on Go binaries,
+	// -1 elsewhere (and 0 for probes that are not user probes).
+	goidOff int
 	// noPIDFilter: the probe does not run in the traced process (begin,
 	// end, interval), so -p/-c must not filter it.
 	noPIDFilter bool
@@ -61,6 +65,9 @@ type argField struct {
 	typ     *Type
 	off     int  // offset in the context
 	dataLoc bool // __data_loc: a u32 (len<<16 | offset) locating the bytes
+	// goStringLen, when non-zero, is the context offset of a Go string's
+	// length; off then holds its data pointer.
+	goStringLen int
 	// slot: the context holds the value as a 64-bit word (registers, raw
 	// tracepoint and fentry arguments); read 8 bytes and narrow.
 	slot bool

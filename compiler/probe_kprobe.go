@@ -112,7 +112,7 @@ func kprobeTarget(fn *kernelFunc, ret bool) *target {
 		}
 		return t
 	}
-	t.rawArgs = len(ptRegsArgs)
+	t.argOffs = ptRegsArgs
 	if fn.proto != nil {
 		for i, p := range fn.proto.Params {
 			if i >= len(ptRegsArgs) {

@@ -35,7 +35,7 @@ func expandRawTracepoint(env *Env, call *dsl.Call) ([]*target, error) {
 		name:     "rawtracepoint:" + name,
 		attach:   Attach{Kind: AttachRawTracepoint, Target: name},
 		progType: ebpf.RawTracepoint,
-		rawArgs:  10,
+		argOffs:  []int{0, 8, 16, 24, 32, 40, 48, 56, 64, 72},
 		argsFn: func() ([]*argField, error) {
 			spec, err := env.kernelBTF(pos, "args of a raw tracepoint")
 			if err != nil {

@@ -27,6 +27,8 @@ type Program struct {
 	// of records lost because it was full.
 	RingBuf string
 	Drops   string
+	// ProbeNames are the names the `probe` value indexes.
+	ProbeNames []string
 	// Stacks names the stack trace map kstack/ustack ids index; "" if none.
 	Stacks string
 	// StartNs is CLOCK_MONOTONIC when the program was compiled; `elapsed`
@@ -68,6 +70,8 @@ const (
 	AttachKretprobe     AttachKind = "kretprobe"
 	AttachFentry        AttachKind = "fentry"
 	AttachFexit         AttachKind = "fexit"
+	AttachUprobe        AttachKind = "uprobe"
+	AttachUretprobe     AttachKind = "uretprobe"
 )
 
 // Attach is what the runtime needs to attach one program.
@@ -80,6 +84,12 @@ type Attach struct {
 	// profile(); Frequency is profile's rate in Hz when given as a number.
 	Period    time.Duration
 	Frequency uint64
+	// Symbol and Offsets place a uprobe: file offsets in Target, the
+	// function's entry, or each of its RET instructions on a Go return
+	// probe. PID limits it to one process (-p, -c).
+	Symbol  string
+	Offsets []uint64
+	PID     int
 }
 
 // EventKind says what a ring buffer record is.
@@ -129,7 +139,7 @@ type Field struct {
 	// Show says how to present the value: "" as it is, "ksym"/"usym"
 	// (an address as a symbol; usym carries the pid in the next 8 bytes),
 	// "ipv4"/"ipv6" (ntop), "kstack"/"ustack" (a stack id; ustack's high
-	// 32 bits are the pid).
+	// 32 bits are the pid), "probe" (an index into Program.ProbeNames).
 	Show string
 }
 

@@ -18,13 +18,14 @@ import (
 // strings, and — through the stack map and symbol tables — stacks and
 // symbols.
 type decoder struct {
+	probes []string  // Program.ProbeNames
 	stacks *ebpf.Map // nil when the program has no kstack/ustack
 	kernel *symbolize.Kernel
 	user   *symbolize.User
 }
 
-func newDecoder(stacks *ebpf.Map) *decoder {
-	return &decoder{stacks: stacks, kernel: symbolize.NewKernel(), user: symbolize.NewUser()}
+func newDecoder(probes []string, stacks *ebpf.Map) *decoder {
+	return &decoder{probes: probes, stacks: stacks, kernel: symbolize.NewKernel(), user: symbolize.NewUser()}
 }
 
 // hexInt is an int the program wrapped in hex(): %v and %s show it as 0x…,
@@ -83,6 +84,10 @@ func (d *decoder) field(b []byte, f compiler.Field) any {
 		return trimOffset(d.user.Symbolize(pid, u))
 	case "ipv4":
 		return netip.AddrFrom4([4]byte{byte(u), byte(u >> 8), byte(u >> 16), byte(u >> 24)}).String()
+	case "probe":
+		if u < uint64(len(d.probes)) {
+			return d.probes[u]
+		}
 	case "kstack":
 		return d.stack(int32(u), 0)
 	case "ustack":

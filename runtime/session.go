@@ -65,7 +65,7 @@ func Start(p *compiler.Program, opts Options) (*Session, error) {
 		return nil, err
 	}
 	s.l = l
-	s.dec = newDecoder(l.maps[p.Stacks])
+	s.dec = newDecoder(p.ProbeNames, l.maps[p.Stacks])
 	if p.RingBuf != "" {
 		rd, err := ringbuf.NewReader(l.maps[p.RingBuf])
 		if err != nil {

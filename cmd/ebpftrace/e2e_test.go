@@ -26,6 +26,8 @@ var bin struct {
 	ebpftrace string
 	syscaller string
 	worker    string // the C example; "" when there is no C compiler
+	gocalls   string
+	stripped  string // gocalls built with -ldflags=-s -w
 }
 
 func TestMain(m *testing.M) {
@@ -37,8 +39,14 @@ func TestMain(m *testing.M) {
 	bin.dir = dir
 	bin.ebpftrace = filepath.Join(dir, "ebpftrace")
 	bin.syscaller = filepath.Join(dir, "syscaller")
-	for out, pkg := range map[string]string{bin.ebpftrace: ".", bin.syscaller: "../../examples/syscaller"} {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
+	bin.gocalls = filepath.Join(dir, "gocalls")
+	bin.stripped = filepath.Join(dir, "gocalls-stripped")
+	for out, pkg := range map[string]string{bin.ebpftrace: ".", bin.syscaller: "../../examples/syscaller", bin.gocalls: "../../examples/gocalls", bin.stripped: "strip:../../examples/gocalls"} {
+		args := []string{"build", "-o", out, pkg}
+		if p, ok := strings.CutPrefix(pkg, "strip:"); ok {
+			args = []string{"build", "-ldflags=-s -w", "-o", out, p}
+		}
+		cmd := exec.Command("go", args...)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n", pkg, err)
@@ -280,9 +288,31 @@ end().print("ended")`).mustSucceed(t)
 	}
 }
 
-// ourPrograms lists the ebt_ programs bpftool shows whose owner is pid or
-// that no process holds.
-func ourPrograms(t *testing.T, pid int) []string {
+// heldPrograms returns the ids of the BPF programs process pid holds, from
+// its file descriptors' fdinfo (exact, whatever else runs meanwhile).
+func heldPrograms(t *testing.T, pid int) map[int]bool {
+	t.Helper()
+	ids := map[int]bool{}
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, fd := range fds {
+		link, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if link != "anon_inode:bpf-prog" {
+			continue
+		}
+		info, _ := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd.Name()))
+		for _, line := range strings.Split(string(info), "\n") {
+			var id int
+			if _, err := fmt.Sscanf(line, "prog_id:\t%d", &id); err == nil {
+				ids[id] = true
+			}
+		}
+	}
+	return ids
+}
+
+// stillLoaded returns those of ids that `bpftool prog show` still lists
+// under an ebt_ name.
+func stillLoaded(t *testing.T, ids map[int]bool) []string {
 	t.Helper()
 	out, err := exec.Command("bpftool", "-j", "prog", "show").Output()
 	if err != nil {
@@ -291,25 +321,39 @@ func ourPrograms(t *testing.T, pid int) []string {
 	var progs []struct {
 		ID   int    `json:"id"`
 		Name string `json:"name"`
-		Pids []struct {
-			Pid int `json:"pid"`
-		} `json:"pids"`
 	}
 	if err := json.Unmarshal(out, &progs); err != nil {
 		t.Fatal(err)
 	}
 	var left []string
 	for _, p := range progs {
-		if !strings.HasPrefix(p.Name, "ebt_") {
-			continue
-		}
-		owned := len(p.Pids) == 0
-		for _, o := range p.Pids {
-			owned = owned || o.Pid == pid
-		}
-		if owned {
+		if ids[p.ID] && strings.HasPrefix(p.Name, "ebt_") {
 			left = append(left, fmt.Sprintf("%d %s", p.ID, p.Name))
 		}
+	}
+	return left
+}
+
+// ourPrograms lists the ebt_ programs that process pid loaded and that are
+// still loaded: the first call records pid's programs, later calls (pid
+// may have exited) check those.
+type programWatch struct {
+	ids map[int]bool
+}
+
+func (w *programWatch) record(t *testing.T, pid int) int {
+	w.ids = heldPrograms(t, pid)
+	return len(stillLoaded(t, w.ids))
+}
+
+// gone waits up to 3 s for the recorded programs to be unloaded: the
+// kernel frees a program once its last link is released, which it may
+// defer a moment after the process is gone.
+func (w *programWatch) gone(t *testing.T) []string {
+	left := stillLoaded(t, w.ids)
+	for deadline := time.Now().Add(3 * time.Second); len(left) > 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		left = stillLoaded(t, w.ids)
 	}
 	return left
 }
@@ -324,7 +368,8 @@ tracepoint("syscalls:sys_enter_getppid").print("x")`)
 			cmd.Stdout = &out
 			waitAttached := startAndWaitAttached(t, cmd)
 			errb := waitAttached()
-			if len(ourPrograms(t, cmd.Process.Pid)) == 0 {
+			var w programWatch
+			if w.record(t, cmd.Process.Pid) == 0 {
 				t.Errorf("bpftool shows no ebt_ program of the running tracer")
 			}
 			cmd.Process.Signal(sig)
@@ -335,13 +380,7 @@ tracepoint("syscalls:sys_enter_getppid").print("x")`)
 			if !strings.Contains(out.String(), "@count[") {
 				t.Errorf("after %v the aggregation was not printed:\n%s", sig, out.String())
 			}
-			// The kernel frees a program once its last link is released,
-			// which it may defer a moment after the process is gone.
-			left := ourPrograms(t, cmd.Process.Pid)
-			for deadline := time.Now().Add(3 * time.Second); len(left) > 0 && time.Now().Before(deadline); {
-				time.Sleep(50 * time.Millisecond)
-				left = ourPrograms(t, cmd.Process.Pid)
-			}
+			left := w.gone(t)
 			if len(left) > 0 {
 				t.Errorf("after %v these programs are still loaded: %v", sig, left)
 			}
@@ -716,5 +755,96 @@ calls.by(comm).count()
 	}
 	if !strings.Contains(out.String(), "@calls: 22\n") || !strings.Contains(out.String(), "@count[reloadcaller]: 12\n") {
 		t.Errorf("want @calls: 22 (10+5+7 across reloads) and @count[reloadcaller]: 12, got:\n%s\nstderr:\n%s", out.String(), stderr())
+	}
+}
+
+// TestGoUprobes runs probes on a Go program built in the test.
+func TestGoUprobes(t *testing.T) {
+	needRoot(t)
+	g := bin.gocalls
+	plain, err := exec.Command(g, "1").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, prog, n string
+		want          []string
+	}{
+		{"count and sum of arg0", fmt.Sprintf(`uprobe(%q, "main.add").count()
+uprobe(%q, "main.add").sum(arg0)
+uprobe(%q, "main.add").sum(args.a).as("a")
+uprobe(%q, "main.add").sum(arg1).as("b")`, g, g, g, g), "1000", []string{"@count: 1000\n", "@sum: 499500\n", "@a: 499500\n", "@b: 1000\n"}},
+		{"string argument", fmt.Sprintf(`uprobe(%q, "main.greet").print("%%s|%%d|%%s", args.name, args.n, gostr(arg0, arg1))`, g), "7", []string{"gopher|7|gopher\n"}},
+		{"returns through stack growth", fmt.Sprintf(`uretprobe(%q, "main.depth").stats(retval)`, g), "1",
+			[]string{"@stats: count 65, average 32, total 2080\n"}},
+		{"latency pairs every call", fmt.Sprintf(`uprobe(%q, "main.add").latency(uretprobe(%q, "main.add")).count()
+uprobe(%q, "main.add").latency(uretprobe(%q, "main.add")).filter(elapsed > 0 && elapsed < 1000000000).count().as("sane")`, g, g, g, g), "500",
+			[]string{"@count: 500\n", "@sane: 500\n"}},
+		{"latency through recursion and stack copies", fmt.Sprintf(`uprobe(%q, "main.work").latency(uretprobe(%q, "main.work")).by(goid).count()`, g, g), "1",
+			[]string{"]: 10\n"}},
+		{"goroutines", fmt.Sprintf(`uprobe(%q, "main.work").by(goid).count()
+uprobe(%q, "main.work").filter(goid > 1).count().as("nonmain")`, g, g), "1", []string{"@nonmain: 40\n"}},
+		{"glob", fmt.Sprintf(`uprobe(%q, "main.*d*").by(probe).count()`, g), "3",
+			[]string{"@count[uprobe:" + g + ":main.add]: 3\n", "@count[uprobe:" + g + ":main.depth]: 65\n", "@count[uprobe:" + g + ":main.main.func1.deferwrap1]: 4\n"}},
+		{"stripped binary", fmt.Sprintf(`uprobe(%q, "main.add").sum(arg0)
+uretprobe(%q, "main.depth").count()`, bin.stripped, bin.stripped), "10", []string{"@sum: 45\n", "@count: 65\n"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			target := g
+			if strings.Contains(tt.name, "stripped") {
+				target = bin.stripped
+			}
+			r := trace(t, "", "-e", tt.prog, "-c", target+" "+tt.n).mustSucceed(t)
+			wantLines(t, r, tt.want...)
+			if tt.name == "goroutines" && strings.Count(r.stdout, "]: 10\n") != 4 {
+				t.Errorf("want 4 goroutines with 10 calls each:\n%s", r.stdout)
+			}
+			if tt.n == "1" && !strings.Contains(r.stdout, string(plain)) {
+				t.Errorf("the traced program's output changed:\n%s\nwant:\n%s", r.stdout, plain)
+			}
+		})
+	}
+}
+
+func TestLibcUprobe(t *testing.T) {
+	needRoot(t)
+	needWorker(t)
+	r := trace(t, "", "-c", bin.worker+" getppid 321", "-e", `uprobe("libc", "getppid").count()`).mustSucceed(t)
+	wantLines(t, r, "@count: 321\n")
+	r = trace(t, "", "-c", bin.worker+" getppid 5", "-e", `uprobe("libc", "getppid").by(ustack).count()`).mustSucceed(t)
+	wantLines(t, r, "        getppid+0\n", "        main+", "]: 5\n")
+}
+
+func TestUprobeErrors(t *testing.T) {
+	needRoot(t)
+	tests := []struct{ prog, want string }{
+		{`uprobe("/no/such/binary", "main.add").count()`, "<input>:1:8: uprobe: /no/such/binary: no such file"},
+		{`uprobe("no-such-command-xyz", "f").count()`, "is not a file, a command on PATH or a library"},
+		{fmt.Sprintf(`uprobe(%q, "main.ad").count()`, bin.gocalls), "has no function \"main.ad\""},
+		{fmt.Sprintf(`uprobe(%q, "main.ad").count()`, bin.gocalls), "main.add"},
+		{fmt.Sprintf(`uprobe(%q, "main.add").print("%%d", args.a)`, bin.stripped), "DWARF"},
+		{fmt.Sprintf(`uprobe(%q, "main.add").print("%%d", args.c)`, bin.gocalls), "has no field \"c\""},
+		{fmt.Sprintf(`uretprobe(%q, "main.add").print("%%d", arg0)`, bin.gocalls), "arg0 is not available"},
+		{`tracepoint("syscalls:sys_enter_getppid").print("%d", goid)`, "goid is only known on user probes of Go binaries"},
+	}
+	for _, tt := range tests {
+		r := trace(t, "", "-e", tt.prog)
+		if r.code == 0 || !strings.Contains(r.stderr, tt.want) || !strings.Contains(r.stderr, "^\n") {
+			t.Errorf("%s: exit %d, stderr:\n%s\nwant it to contain %q and a caret", tt.prog, r.code, r.stderr, tt.want)
+		}
+		if strings.Contains(r.stderr, "Attached") {
+			t.Errorf("%s attached probes", tt.prog)
+		}
+	}
+}
+
+func TestListUprobe(t *testing.T) {
+	needRoot(t)
+	r := trace(t, "", "-lv", "uprobe:"+bin.gocalls+":main.*").mustSucceed(t)
+	wantLines(t, r, "uprobe:"+bin.gocalls+":main.add\n    a int\n    b int\n", "uprobe:"+bin.gocalls+":main.greet\n    name string\n")
+	r = trace(t, "", "-l", "uprobe:libc:getppid").mustSucceed(t)
+	if !strings.HasSuffix(strings.TrimSpace(r.stdout), "libc.so.6:getppid") {
+		t.Errorf("-l uprobe:libc:getppid: %q", r.stdout)
 	}
 }

@@ -8,6 +8,9 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 
+	"github.com/ebpftrace/ebpftrace/compiler"
+	"github.com/ebpftrace/ebpftrace/internal/gobin"
+
 	"github.com/ebpftrace/ebpftrace/internal/tracefs"
 )
 
@@ -22,6 +25,9 @@ func listProbes(pattern string, stdout, stderr io.Writer) int {
 // kind. verbose adds each probe's fields or parameters with their types.
 func listProbesVerbose(pattern string, verbose bool, stdout, stderr io.Writer) int {
 	kind, glob := "", pattern
+	if k, rest, ok := strings.Cut(pattern, ":"); ok && (k == "uprobe" || k == "uretprobe") {
+		return listUser(k, rest, verbose, stdout, stderr)
+	}
 	if k, rest, ok := strings.Cut(pattern, ":"); ok {
 		switch k {
 		case "tracepoint", "t", "rawtracepoint", "kprobe", "kretprobe", "fentry", "fexit":
@@ -199,4 +205,45 @@ func typeString(t btf.Type) string {
 		return "func"
 	}
 	return t.TypeName()
+}
+
+// listUser lists the functions of a binary: uprobe:BIN:GLOB.
+func listUser(kind, rest string, verbose bool, stdout, stderr io.Writer) int {
+	binName, glob, ok := strings.Cut(rest, ":")
+	if !ok || glob == "" {
+		glob = "*"
+	}
+	path, err := compiler.ResolveBinary(binName, 0)
+	if err != nil {
+		fmt.Fprintf(stderr, "ebpftrace: %v\n", err)
+		return 1
+	}
+	b, err := gobin.Open(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "ebpftrace: %v\n", err)
+		return 1
+	}
+	defer b.Close()
+	funcs, err := b.Funcs(glob)
+	if err != nil {
+		fmt.Fprintf(stderr, "ebpftrace: %v\n", err)
+		return 1
+	}
+	for _, f := range funcs {
+		fmt.Fprintf(stdout, "%s:%s:%s\n", kind, path, f.Name)
+		if !verbose || !b.IsGo || !b.HasDWARF {
+			continue
+		}
+		ps, err := b.Params(f.Name)
+		if err == nil {
+			for _, p := range ps {
+				fmt.Fprintf(stdout, "    %s %s\n", p.Name, p.Type)
+			}
+		}
+	}
+	if len(funcs) == 0 {
+		fmt.Fprintf(stderr, "ebpftrace: %s has no function matching %q\n", path, glob)
+		return 1
+	}
+	return 0
 }

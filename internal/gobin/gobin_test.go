@@ -1222,3 +1222,61 @@ func TestOtherToolchains(t *testing.T) {
 		})
 	}
 }
+
+func TestBodyOffset(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("skipped: no go command")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "main.go")
+	os.WriteFile(src, []byte(`package main
+
+//go:noinline
+func grow(n int) int {
+	var frame [1024]byte
+	frame[n%1024] = 1
+	if n == 0 {
+		return 0
+	}
+	return grow(n-1) + int(frame[n%1024])
+}
+
+//go:nosplit
+//go:noinline
+func leaf(a int) int { return a + 1 }
+
+func main() { println(grow(10), leaf(1)) }
+`), 0o644)
+	exe := filepath.Join(dir, "prog")
+	if out, err := exec.Command("go", "build", "-o", exe, src).CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	b, err := Open(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	grow, err := b.Func("main.grow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := b.BodyOffset(grow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body <= grow.Offset || body > grow.Offset+24 {
+		t.Errorf("body of main.grow at %#x, entry %#x: want just after the stack check", body, grow.Offset)
+	}
+	// What precedes the body is the conditional jump to morestack.
+	code, _ := b.ReadAt(grow.Addr, int(body-grow.Offset))
+	if len(code) < 2 || (code[len(code)-2] != 0x76 && code[len(code)-6] != 0x0f) {
+		t.Errorf("bytes before the body % x do not end in a JBE", code)
+	}
+	leaf, err := b.Func("main.leaf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off, _ := b.BodyOffset(leaf); off != leaf.Offset {
+		t.Errorf("nosplit main.leaf: body %#x, want its entry %#x", off, leaf.Offset)
+	}
+}

@@ -1,0 +1,290 @@
+package compiler
+
+import (
+	"debug/elf"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/ebpftrace/ebpftrace/dsl"
+	"github.com/ebpftrace/ebpftrace/internal/gobin"
+)
+
+// uprobe(bin, sym) and uretprobe(bin, sym) fire on user function entry
+// and return. bin is a path, a command on PATH, or a library name ("libc")
+// found as the dynamic loader would. On Go binaries arguments follow Go's
+// register ABI, args.<name> comes from DWARF, and a return probe is a
+// uprobe on each RET instruction of the function — never a kernel
+// uretprobe, which rewrites return addresses on the stack and crashes Go
+// programs when a goroutine stack moves.
+func init() {
+	register(&provider{name: "uprobe", usage: `uprobe("/path/or/name", "function")`, expand: expandUprobe(false)})
+	register(&provider{name: "uretprobe", usage: `uretprobe("/path/or/name", "function")`, expand: expandUprobe(true)})
+}
+
+// pt_regs offsets of the argument registers: Go's ABIInternal (RAX RBX RCX
+// RDI RSI R8 R9 R10 R11) and the System V C ABI (RDI RSI RDX RCX R8 R9).
+var (
+	goArgRegs = []int{80, 40, 88, 112, 104, 72, 64, 56, 48}
+	cArgRegs  = []int{112, 104, 96, 88, 72, 64}
+)
+
+// ptRegsR14 holds the current goroutine's g on amd64 Go code.
+const ptRegsR14 = 8
+
+func expandUprobe(ret bool) func(*Env, *dsl.Call) ([]*target, error) {
+	return func(env *Env, call *dsl.Call) ([]*target, error) {
+		if err := wantArgs(call, 2, 2); err != nil {
+			return nil, err
+		}
+		binArg, err := stringArg(call, 0, "a binary (path, command or library name)")
+		if err != nil {
+			return nil, err
+		}
+		pattern, err := stringArg(call, 1, "a function name")
+		if err != nil {
+			return nil, err
+		}
+		path, err := resolveBinary(binArg, env.PID)
+		if err != nil {
+			return nil, dsl.Errorf(call.Args[0].Position(), "%s: %v", call.Name, err)
+		}
+		b, err := gobin.Open(path)
+		if err != nil {
+			return nil, dsl.Errorf(call.Args[0].Position(), "%s: %v", call.Name, err)
+		}
+		funcs, err := b.Funcs(pattern)
+		if err != nil {
+			return nil, dsl.Errorf(call.Args[1].Position(), "%s: %v", call.Name, err)
+		}
+		if len(funcs) == 0 {
+			e := dsl.Errorf(call.Args[1].Position(), "%s has no function %q", path, pattern)
+			if !strings.ContainsAny(pattern, "*?") {
+				if _, ferr := b.Func(pattern); ferr != nil {
+					e.Hint = nearestHint(ferr)
+				}
+			}
+			if b.IsGo && b.Stripped && !strings.Contains(pattern, ".") {
+				e.Hint = "Go functions are named with their package: main." + pattern
+			}
+			return nil, e
+		}
+		if len(funcs) > 512 {
+			return nil, dsl.Errorf(call.Args[1].Position(), "%q matches %d functions of %s; narrow the pattern (at most 512)", pattern, len(funcs), path)
+		}
+		var out []*target
+		for _, f := range funcs {
+			t, err := uprobeTarget(b, path, f, ret)
+			if err != nil {
+				return nil, dsl.Errorf(call.Args[1].Position(), "%s: %v", call.Name, err)
+			}
+			out = append(out, t)
+		}
+		return out, nil
+	}
+}
+
+// nearestHint turns gobin's "no function X (nearest: a, b)" into a hint.
+func nearestHint(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "did you mean"); i >= 0 {
+		return msg[i:]
+	}
+	if i := strings.Index(msg, "nearest"); i >= 0 {
+		return "did you mean " + strings.Trim(strings.TrimPrefix(msg[i:], "nearest"), " :()") + "?"
+	}
+	return ""
+}
+
+func uprobeTarget(b *gobin.Binary, path string, f gobin.Func, ret bool) (*target, error) {
+	kind := "uprobe"
+	if ret {
+		kind = "uretprobe"
+	}
+	t := &target{
+		name:     kind + ":" + path + ":" + f.Name,
+		attach:   Attach{Kind: AttachUprobe, Target: path, Symbol: f.Name, Offsets: []uint64{f.Offset}},
+		progType: ebpf.Kprobe,
+		goidOff:  -1,
+	}
+	regs := cArgRegs
+	if b.IsGo && !ret {
+		// Past the stack check, so a call that grows the stack fires once.
+		off, err := b.BodyOffset(f)
+		if err != nil {
+			return nil, err
+		}
+		t.attach.Offsets = []uint64{off}
+	}
+	if b.IsGo {
+		regs = goArgRegs
+		if off, err := b.GoidOffset(); err == nil {
+			t.goidOff = off
+		}
+	}
+	switch {
+	case ret && b.IsGo:
+		offs, err := b.ReturnOffsets(f)
+		if err != nil {
+			return nil, fmt.Errorf("find the returns of %s: %w", f.Name, err)
+		}
+		if len(offs) == 0 {
+			return nil, fmt.Errorf("%s has no RET instruction (it never returns)", f.Name)
+		}
+		t.attach.Offsets = offs
+		t.retval = &argField{name: "retval", typ: tInt64, off: goArgRegs[0], slot: true}
+		if res, err := b.Results(f.Name); err == nil && len(res) > 0 && len(res[0].Regs) == 1 {
+			t.retval.typ = goParamType(res[0])
+		}
+	case ret:
+		t.attach.Kind = AttachUretprobe
+		t.retval = &argField{name: "retval", typ: tInt64, off: ptRegsAX, slot: true}
+	default:
+		t.argOffs = regs
+		fn := f.Name
+		switch {
+		case b.IsGo && b.HasDWARF:
+			t.argsFn = func() ([]*argField, error) { return goArgs(b, fn) }
+		case b.IsGo:
+			t.argsErr = fmt.Errorf("%s has no DWARF (built with -ldflags=-w or stripped), so its parameters have no names: read them as arg0…arg8 (Go's register ABI: RAX RBX RCX RDI RSI R8 R9 R10 R11; a string is two: pointer, length)", path)
+		}
+	}
+	return t, nil
+}
+
+// goArgs types a Go function's parameters from DWARF, each read from the
+// registers the register ABI put it in.
+func goArgs(b *gobin.Binary, fn string) ([]*argField, error) {
+	params, err := b.Params(fn)
+	if err != nil {
+		return nil, err
+	}
+	var out []*argField
+	for _, p := range params {
+		if p.OnStack || len(p.Regs) == 0 {
+			continue // passed in memory: not readable from registers
+		}
+		a := &argField{name: p.Name, off: goArgRegs[p.Regs[0]], slot: true, typ: goParamType(p)}
+		switch {
+		case p.Kind == gobin.KindString && len(p.Regs) == 2:
+			a.goStringLen = goArgRegs[p.Regs[1]]
+			a.typ = &Type{Kind: TString, Size: defaultStrLen, CType: "string"}
+		case len(p.Regs) != 1 || p.Kind == gobin.KindFloat:
+			continue // slices, interfaces, structs, floats: read their words as arg0…arg8
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// goParamType is our type for a one-register Go value.
+func goParamType(p gobin.Param) *Type {
+	size := p.Size
+	if size < 1 || size > 8 {
+		size = 8
+	}
+	switch p.Kind {
+	case gobin.KindInt:
+		return &Type{Kind: TInt, Size: size, Signed: true, CType: p.Type}
+	case gobin.KindPointer:
+		return &Type{Kind: TPtr, Size: 8, User: true, CType: p.Type}
+	default:
+		return &Type{Kind: TInt, Size: size, CType: p.Type}
+	}
+}
+
+// ResolveBinary finds the file a uprobe names, for -l.
+func ResolveBinary(name string, pid int) (string, error) { return resolveBinary(name, pid) }
+
+// resolveBinary finds the file a uprobe names: a path, a library name
+// (libc, libssl.so.3) as the traced process or the dynamic loader would
+// find it, or a command on PATH.
+func resolveBinary(name string, pid int) (string, error) {
+	if strings.Contains(name, "/") {
+		if _, err := os.Stat(name); err != nil {
+			return "", fmt.Errorf("%s: no such file", name)
+		}
+		return filepath.Abs(name)
+	}
+	if strings.HasPrefix(name, "lib") {
+		if p := findLibrary(name, pid); p != "" {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return filepath.Abs(p)
+	}
+	if p := findLibrary("lib"+name, pid); p != "" {
+		return p, nil
+	}
+	return "", fmt.Errorf("%q is not a file, a command on PATH or a library", name)
+}
+
+// libDirs are where the dynamic loader looks on Debian-like and other
+// systems (ld.so.conf's usual contents).
+var libDirs = []string{
+	"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64",
+	"/lib", "/usr/lib", "/usr/local/lib",
+}
+
+// findLibrary resolves "libc" or "libc.so.6": first among the libraries
+// process pid has mapped, then in the loader's directories. Only ELF files
+// count (libc.so is often a linker script).
+func findLibrary(name string, pid int) string {
+	match := func(base string) bool {
+		return base == name || strings.HasPrefix(base, name+".so") || strings.HasPrefix(base, name+"-")
+	}
+	if pid != 0 {
+		if maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid)); err == nil {
+			for _, line := range strings.Split(string(maps), "\n") {
+				f := strings.Fields(line)
+				if len(f) >= 6 && strings.HasPrefix(f[5], "/") && match(filepath.Base(f[5])) && strings.Contains(filepath.Base(f[5]), ".so") {
+					return f[5]
+				}
+			}
+		}
+	}
+	var found []string
+	for _, dir := range libDirs {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if match(e.Name()) && strings.Contains(e.Name(), ".so") && isELF(filepath.Join(dir, e.Name())) {
+				found = append(found, filepath.Join(dir, e.Name()))
+			}
+		}
+		if len(found) > 0 {
+			break
+		}
+	}
+	if len(found) == 0 {
+		return ""
+	}
+	// Prefer the soname (libc.so.6) over libc.so and longer versions.
+	sort.Slice(found, func(i, j int) bool { return len(found[i]) < len(found[j]) })
+	for _, f := range found {
+		if strings.Count(filepath.Base(f), ".") >= 2 {
+			if p, err := filepath.EvalSymlinks(f); err == nil {
+				return p
+			}
+			return f
+		}
+	}
+	return found[0]
+}
+
+func isELF(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
