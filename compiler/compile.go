@@ -73,6 +73,15 @@ func withSource(err error, src *dsl.Source) error {
 func (pb *progBuilder) compile(p *dsl.Program) error {
 	continued := map[string]bool{}
 	for _, st := range p.Statements {
+		// `path := str(args.filename)` parses as a chain with no stages
+		// whose source is a function: it binds a value.
+		if st.Name != "" && st.Chain != nil && st.Chain.Source != nil && len(st.Chain.Stages) == 0 {
+			if _, isProbe := providers[st.Chain.Source.Name]; !isProbe {
+				if _, isFunc := builtinFuncs[st.Chain.Source.Name]; isFunc {
+					st.Value, st.Chain = st.Chain.Source, nil
+				}
+			}
+		}
 		if st.Name != "" {
 			if _, dup := pb.chains[st.Name]; dup {
 				return dsl.Errorf(st.Pos, "%s is already bound", st.Name)

@@ -21,8 +21,8 @@ const latencyEntries = 65536
 
 func init() {
 	stages["latency"] = &stage{
-		name: "latency", usage: "latency(endProbe)", minArgs: 1, maxArgs: 1,
-		doc: "pair with a later probe on the same goroutine/thread; the chain continues there with elapsed = ns between",
+		name: "latency", usage: "latency(endProbe[, startKey, endKey])", minArgs: 1, maxArgs: 3,
+		doc: "pair with a later probe on the same goroutine/thread (or equal keys); the chain continues there with elapsed = ns between",
 		// compileChainHooks splits the chain at latency() before stages run.
 		apply: func(cc *chainCtx, call *dsl.Call) error {
 			return dsl.Errorf(call.Pos, "only one latency() per chain")
@@ -34,6 +34,15 @@ func (pb *progBuilder) compileLatency(st *dsl.Statement, src *dsl.Call, before [
 	endSrc, endStages, err := pb.latencyEnd(lat.Args[0])
 	if err != nil {
 		return err
+	}
+	// Explicit keys pair events of different threads: a wakeup with the
+	// switch to the woken task, a block request's issue with its completion.
+	var startKey, endKey dsl.Expr
+	switch len(lat.Args) {
+	case 2:
+		return dsl.Errorf(lat.Args[1].Position(), "latency() takes both keys or neither: latency(end, startKey, endKey)")
+	case 3:
+		startKey, endKey = lat.Args[1], lat.Args[2]
 	}
 	startP, ok := providers[src.Name]
 	if !ok {
@@ -65,7 +74,10 @@ func (pb *progBuilder) compileLatency(st *dsl.Statement, src *dsl.Call, before [
 		g := cc.g
 		g.at(lat.Pos, "latency")
 		mark := g.stackMark()
-		key := cc.latencyKey(byGoid)
+		key, err := cc.latencyKey(byGoid, startKey)
+		if err != nil {
+			return err
+		}
 		ts := g.alloc(8)
 		g.call(asm.FnKtimeGetNs)
 		g.emit(asm.StoreMem(asm.R10, ts, asm.R0, asm.DWord))
@@ -87,7 +99,10 @@ func (pb *progBuilder) compileLatency(st *dsl.Statement, src *dsl.Call, before [
 		g.at(lat.Pos, "latency")
 		cc.latency = g.alloc(8) // kept for the whole program
 		mark := g.stackMark()
-		key := cc.latencyKey(byGoid)
+		key, err := cc.latencyKey(byGoid, endKey)
+		if err != nil {
+			return err
+		}
 		g.mapPtr(asm.R1, name)
 		g.stackPtr(asm.R2, key)
 		g.call(asm.FnMapLookupElem)
@@ -138,20 +153,36 @@ func (pb *progBuilder) latencyEnd(arg dsl.Expr) (*dsl.Call, []*dsl.Call, error) 
 	return nil, nil, dsl.Errorf(arg.Position(), "latency() takes the end probe: a probe such as uretprobe(bin, fn), or a bound chain")
 }
 
-// latencyKey builds the 16-byte pairing key on the stack: {pid, goid} on Go
-// binaries, {pid_tgid, 0} elsewhere.
-func (cc *chainCtx) latencyKey(byGoid bool) int16 {
+// latencyKey builds the 16-byte pairing key on the stack: {0, k} for an
+// explicit key expression k, {pid, goid} on Go binaries, {pid_tgid, 0}
+// elsewhere.
+func (cc *chainCtx) latencyKey(byGoid bool, k dsl.Expr) (int16, error) {
 	g := cc.g
+	if k != nil {
+		t, err := cc.typeOf(k)
+		if err != nil {
+			return 0, err
+		}
+		if !t.isScalar() {
+			return 0, dsl.Errorf(k.Position(), "a latency key must be a number, not %s", t)
+		}
+		v := cc.genScalar(k)
+		key := g.alloc(16)
+		r := g.load(v, asm.R0)
+		g.emit(storeDW(asm.R10, key, 0), asm.StoreMem(asm.R10, key+8, r, asm.DWord))
+		g.freeVal(v)
+		return key, nil
+	}
 	key := g.alloc(16)
 	g.call(asm.FnGetCurrentPidTgid)
 	if !byGoid {
 		g.emit(asm.StoreMem(asm.R10, key, asm.R0, asm.DWord), storeDW(asm.R10, key+8, 0))
-		return key
+		return key, nil
 	}
 	g.emit(asm.RSh.Imm(asm.R0, 32), asm.StoreMem(asm.R10, key, asm.R0, asm.DWord))
 	v := builtinValues["goid"].gen(cc)
 	r := g.load(v, asm.R0)
 	g.emit(asm.StoreMem(asm.R10, key+8, r, asm.DWord))
 	g.freeVal(v)
-	return key
+	return key, nil
 }

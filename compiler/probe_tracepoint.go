@@ -71,8 +71,16 @@ func tracepointArgs(f *tracefs.Format) []*argField {
 		a := &argField{name: fl.Name, off: fl.Offset}
 		switch {
 		case fl.DataLoc:
+			// Mostly paths and names: room for longer ones than str()'s default.
 			a.dataLoc = true
-			a.typ = &Type{Kind: TString, Size: defaultStrLen, CType: fl.Type}
+			a.typ = &Type{Kind: TString, Size: 128, CType: fl.Type}
+		case fl.ArrayLen == 4 && fl.Size == 4 && !fl.IsString:
+			// __u8 addr[4]: an IPv4 address, read as one 32-bit word whose
+			// bytes are in network order, as ntop() expects.
+			a.typ = &Type{Kind: TInt, Size: 4, CType: fl.Type}
+		case fl.ArrayLen == 16 && fl.Size == 16 && !fl.IsString:
+			// __u8 addr_v6[16]: 16 bytes, for ntop().
+			a.typ = &Type{Kind: TString, Size: 16, CType: fl.Type}
 		case fl.IsString && fl.ArrayLen > 0:
 			a.typ = &Type{Kind: TString, Size: fl.Size, CType: fl.Type}
 		case fl.IsPointer:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ebpftrace/ebpftrace/compiler"
 	"github.com/ebpftrace/ebpftrace/internal/gobin"
+	"github.com/ebpftrace/ebpftrace/scripts"
 
 	"github.com/ebpftrace/ebpftrace/internal/tracefs"
 )
@@ -24,6 +25,12 @@ func listProbes(pattern string, stdout, stderr io.Writer) int {
 // pattern may name the kind, `kprobe:vfs_*`; without one it matches every
 // kind. verbose adds each probe's fields or parameters with their types.
 func listProbesVerbose(pattern string, verbose bool, stdout, stderr io.Writer) int {
+	if pattern == "scripts" {
+		for _, s := range scripts.All() {
+			fmt.Fprintf(stdout, "%-12s %s\n", s.Name, s.Summary)
+		}
+		return 0
+	}
 	kind, glob := "", pattern
 	if k, rest, ok := strings.Cut(pattern, ":"); ok && (k == "uprobe" || k == "uretprobe") {
 		return listUser(k, rest, verbose, stdout, stderr)

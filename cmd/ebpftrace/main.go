@@ -23,6 +23,7 @@ import (
 	"github.com/ebpftrace/ebpftrace/dsl"
 	"github.com/ebpftrace/ebpftrace/internal/tracefs"
 	ebpfrt "github.com/ebpftrace/ebpftrace/runtime"
+	"github.com/ebpftrace/ebpftrace/scripts"
 )
 
 const usage = `ebpftrace: trace Linux with chains of Go expressions compiled to eBPF
@@ -280,6 +281,10 @@ func readProgram(c *config) (*dsl.Source, error) {
 	case c.file != "":
 		b, err := os.ReadFile(c.file)
 		if err != nil {
+			// A ready tool by name: `ebpftrace execsnoop`.
+			if s, ok := scripts.Get(c.file); ok && !strings.Contains(c.file, "/") {
+				return &dsl.Source{Name: "scripts/" + s.Name + ".ebt", Text: s.Text}, nil
+			}
 			return nil, err
 		}
 		return &dsl.Source{Name: c.file, Text: string(b)}, nil

@@ -5,10 +5,12 @@
 //	syscaller reads FILE S1 S2…  read FILE once per size Si (from fd 0 when FILE is -)
 //	syscaller last N             call getppid N times, the last one just before exiting
 //	syscaller sleep D            sleep for D (e.g. 30s), then exit
+//	syscaller connect ADDR       open a TCP connection to ADDR (host:port), then close it
 package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"syscall"
@@ -17,7 +19,7 @@ import (
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: syscaller getppid N | reads FILE SIZE… | last N | sleep D")
+		fmt.Fprintln(os.Stderr, "usage: syscaller getppid N | reads FILE SIZE… | last N | sleep D | connect ADDR")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -57,6 +59,13 @@ func main() {
 			total += n
 		}
 		fmt.Printf("read %d bytes in %d reads\n", total, len(os.Args)-3)
+	case "connect":
+		c, err := net.Dial("tcp4", os.Args[2])
+		if err != nil {
+			fail(err)
+		}
+		fmt.Println("connected to", c.RemoteAddr())
+		c.Close()
 	case "sleep":
 		d, err := time.ParseDuration(os.Args[2])
 		if err != nil {

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// traceWhile runs a script in the background, does what act says once the
+// probes are attached, and returns what the tracer printed after SIGINT.
+func traceWhile(t *testing.T, args []string, act func()) result {
+	t.Helper()
+	cmd := exec.Command(bin.ebpftrace, args...)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	stderr := startAndWaitAttached(t, cmd)()
+	act()
+	time.Sleep(300 * time.Millisecond) // let the last events reach the ring buffer reader
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	r := result{stdout: out.String(), stderr: stderr(), code: cmd.ProcessState.ExitCode()}
+	if err != nil {
+		t.Fatalf("%v: %v\nstdout:\n%s\nstderr:\n%s", args, err, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// TestScripts runs every ready tool in scripts/ and checks it prints what
+// its header promises.
+func TestScripts(t *testing.T) {
+	needRoot(t)
+	r := trace(t, "", "-l", "scripts").mustSucceed(t)
+	for _, name := range []string{"execsnoop", "opensnoop", "syscount", "runqlat", "tcpconnect", "biolatency"} {
+		if !strings.Contains(r.stdout, name+" ") {
+			t.Errorf("-l scripts does not list %s:\n%s", name, r.stdout)
+		}
+	}
+
+	t.Run("execsnoop", func(t *testing.T) {
+		prog := filepath.Join(t.TempDir(), "uniqueexec")
+		data, _ := os.ReadFile(bin.syscaller)
+		os.WriteFile(prog, data, 0o755)
+		var pid int
+		r := traceWhile(t, []string{"execsnoop"}, func() {
+			c := exec.Command(prog, "getppid", "1")
+			c.Run()
+			pid = c.Process.Pid
+		})
+		header := "PID     PPID    PARENT           PATH\n"
+		line := regexp.MustCompile(fmt.Sprintf(`(?m)^%d +%d +\S+ +%s$`, pid, os.Getpid(), regexp.QuoteMeta(prog)))
+		if !strings.HasPrefix(r.stdout, header) || !line.MatchString(r.stdout) {
+			t.Errorf("want the header and a line `%d %d <parent> %s`, got:\n%s", pid, os.Getpid(), prog, r.stdout)
+		}
+		// -f json: structured fields named after the script's bindings.
+		r = traceWhile(t, []string{"-f", "json", "execsnoop"}, func() { exec.Command(prog, "getppid", "1").Run() })
+		if !strings.Contains(r.stdout, `"ppid":`+fmt.Sprint(os.Getpid())) || !strings.Contains(r.stdout, `"path":"`+prog+`"`) {
+			t.Errorf("json lacks ppid and path fields:\n%s", r.stdout)
+		}
+	})
+
+	t.Run("opensnoop", func(t *testing.T) {
+		r := trace(t, "", "opensnoop", "-c", "cat /etc/hostname").mustSucceed(t)
+		if !regexp.MustCompile(`(?m)^\d+ +cat +0x[0-9a-f]+ +/etc/hostname$`).MatchString(r.stdout) {
+			t.Errorf("no `PID cat FLAGS /etc/hostname` line:\n%s", r.stdout)
+		}
+	})
+
+	t.Run("syscount", func(t *testing.T) {
+		r := trace(t, "", "syscount", "-c", bin.syscaller+" getppid 1000").mustSucceed(t)
+		wantLines(t, r, "@syscalls[110]: 1000\n") // getppid on x86-64
+		if !regexp.MustCompile(`(?m)^@calls\[syscaller\]: \d{4,}$`).MatchString(r.stdout) {
+			t.Errorf("no @calls[syscaller] of at least 1000:\n%s", r.stdout)
+		}
+	})
+
+	t.Run("runqlat", func(t *testing.T) {
+		r := traceWhile(t, []string{"runqlat"}, func() {
+			for i := 0; i < 20; i++ {
+				exec.Command(bin.syscaller, "sleep", "1ms").Run()
+			}
+		})
+		if !regexp.MustCompile(`(?m)^@runqlat_us:\n(\[|\().* +\d+ \|@*`).MatchString(r.stdout) {
+			t.Errorf("no run-queue latency histogram:\n%s", r.stdout)
+		}
+	})
+
+	t.Run("tcpconnect", func(t *testing.T) {
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		port := ln.Addr().(*net.TCPAddr).Port
+		r := trace(t, "", "tcpconnect", "-c", fmt.Sprintf("%s connect 127.0.0.1:%d", bin.syscaller, port)).mustSucceed(t)
+		if !regexp.MustCompile(fmt.Sprintf(`(?m)^\d+ +syscaller +127\.0\.0\.1 +127\.0\.0\.1 +%d$`, port)).MatchString(r.stdout) {
+			t.Errorf("no connection line to port %d:\n%s", port, r.stdout)
+		}
+	})
+
+	t.Run("biolatency", func(t *testing.T) {
+		dir, err := os.MkdirTemp(".", "bio")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		var st syscall.Statfs_t
+		if syscall.Statfs(dir, &st) == nil && (st.Type == 0x01021994 || st.Type == 0x9123683e) { // tmpfs, btrfs
+			t.Skip("skipped: the test directory is not on a plain block device")
+		}
+		r := traceWhile(t, []string{"biolatency"}, func() {
+			out, err := exec.Command("dd", "if=/dev/zero", "of="+filepath.Join(dir, "f"), "bs=4k", "count=64", "oflag=direct").CombinedOutput()
+			if err != nil {
+				t.Skipf("skipped: direct I/O is not possible here: %v %s", err, out)
+			}
+		})
+		if !strings.Contains(r.stdout, "@biolatency_us:\n") || !regexp.MustCompile(`(?m)^@ios\[\d+, W\S*\]: \d+$`).MatchString(r.stdout) {
+			t.Errorf("no block latency histogram or write requests:\n%s", r.stdout)
+		}
+	})
+}
