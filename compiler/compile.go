@@ -292,7 +292,11 @@ func (pb *progBuilder) needRingBuf() {
 		return
 	}
 	pb.out.RingBuf, pb.out.Drops = "ebt_events", "ebt_drops"
-	pb.out.Spec.Maps[pb.out.RingBuf] = &ebpf.MapSpec{Name: pb.out.RingBuf, Type: ebpf.RingBuf, MaxEntries: ringBufSize}
+	size := ringBufSize
+	if pb.env.RingBufSize > 0 {
+		size = pb.env.RingBufSize
+	}
+	pb.out.Spec.Maps[pb.out.RingBuf] = &ebpf.MapSpec{Name: pb.out.RingBuf, Type: ebpf.RingBuf, MaxEntries: uint32(size)}
 	pb.out.Spec.Maps[pb.out.Drops] = &ebpf.MapSpec{Name: pb.out.Drops, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1}
 }
 

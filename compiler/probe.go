@@ -115,6 +115,9 @@ type Env struct {
 	PID int
 	// StartNs is CLOCK_MONOTONIC at start; `elapsed` counts from it.
 	StartNs uint64
+	// RingBufSize is the event ring buffer's size in bytes, a power of
+	// two of at least a page; 0 means the default (1 MiB).
+	RingBufSize int
 	// KernelBTF returns the running kernel's BTF; it is called only when
 	// a chain needs kernel types, and may be nil.
 	KernelBTF func() (*btf.Spec, error)

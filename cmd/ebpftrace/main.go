@@ -30,14 +30,20 @@ const usage = `ebpftrace: trace Linux with chains of Go expressions compiled to 
 
 usage:
   ebpftrace -e 'PROGRAM' [options]   run a one-liner
-  ebpftrace [options] FILE.ebt       run a script
-  ebpftrace -l ['PATTERN']           list probes (tracepoints) matching a glob
+  ebpftrace [options] FILE.ebt       run a script (--watch: reload it on change)
+  ebpftrace [options] TOOL           run a ready tool (ebpftrace -l scripts lists them)
+  ebpftrace                          interactive REPL (on a terminal)
+  ebpftrace -l[v] ['PATTERN']        list probes: tracepoint:cat:name, rawtracepoint:name,
+                                     kprobe:fn, uprobe:BIN:fn (globs); -v adds their fields
 
 examples:
   ebpftrace -e 'tracepoint("raw_syscalls:sys_enter").by(comm).count()'
   ebpftrace -e 'tracepoint("syscalls:sys_enter_openat").print("%s %s", comm, str(args.filename))'
   ebpftrace -c 'dd if=/dev/zero of=/dev/null bs=4k count=100' \
       -e 'tracepoint("syscalls:sys_exit_read").hist(args.ret)'
+  ebpftrace -e 'uprobe("/srv/api", "main.handle").latency(uretprobe("/srv/api", "main.handle")).hist(elapsed)'
+
+docs: README.md, docs/TUTORIAL.md, docs/LANGUAGE.md
 
 options:
 `
@@ -55,6 +61,7 @@ type config struct {
 	dump     string
 	duration time.Duration
 	watch    bool
+	buffer   int
 }
 
 func main() {
@@ -76,6 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.verbose, "v", false, "with -l: show each probe's fields or parameters with their types")
 	fs.StringVar(&c.dump, "dump", "", "show the parsed program (`ast`) or the generated eBPF (asm) and exit")
 	fs.DurationVar(&c.duration, "duration", 0, "run for `d` (e.g. 5s), then print and exit")
+	fs.IntVar(&c.buffer, "buffer", 0, "event ring buffer size in `bytes` (a power of two, at least 4096; default 1 MiB)")
 	fs.BoolVar(&c.watch, "watch", false, "with a script FILE: reload it when it changes, keeping the counts of unchanged aggregations")
 	fs.Usage = func() {
 		io.WriteString(stderr, usage)
@@ -127,6 +135,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if c.cmd != "" && c.pid != 0 {
 		return nil, errors.New("give either -c CMD or -p PID, not both")
+	}
+	if c.buffer != 0 && (c.buffer < 4096 || c.buffer&(c.buffer-1) != 0) {
+		return nil, fmt.Errorf("--buffer %d: the ring buffer size is a power of two of at least 4096", c.buffer)
 	}
 	if c.watch && c.file == "" {
 		return nil, errors.New("--watch needs a script FILE")
@@ -186,6 +197,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	env := newEnv(pid)
+	env.RingBufSize = c.buffer
 	p, err := compiler.Compile(prog, env)
 	if err != nil {
 		fmt.Fprint(stderr, dsl.Render(err, src))
@@ -227,6 +239,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		versionEnv := func() *compiler.Env {
 			e := newEnv(pid)
 			e.StartNs = env.StartNs // elapsed keeps counting from the first start
+			e.RingBufSize = env.RingBufSize
 			return e
 		}
 		return watch(ctx, c.file, []byte(src.Text), sess, versionEnv, opts, stderr)

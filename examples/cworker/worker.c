@@ -2,6 +2,8 @@
 //
 //   worker getppid N   calls getppid() N times from work()
 //   worker strlen N    calls strlen() on "hello" N times (a libc uprobe target)
+//   worker callback N  passes work to call_with(), which calls it: a
+//                      function pointer argument, for usym()
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,15 +24,19 @@ __attribute__((noinline)) size_t lengths(long n, const char *s) {
 	return total;
 }
 
+__attribute__((noinline)) long call_with(long (*f)(long), long n) { return f(n); }
+
 int main(int argc, char **argv) {
 	if (argc != 3) {
-		fprintf(stderr, "usage: worker getppid|strlen N\n");
+		fprintf(stderr, "usage: worker getppid|strlen|callback N\n");
 		return 2;
 	}
 	long n = atol(argv[2]);
 	if (strcmp(argv[1], "getppid") == 0) {
 		work(n);
 		printf("called getppid %ld times\n", n);
+	} else if (strcmp(argv[1], "callback") == 0) {
+		printf("callback returned %ld\n", call_with(work, n) > 0);
 	} else if (strcmp(argv[1], "strlen") == 0) {
 		printf("strlen total %zu\n", lengths(n, argv[1]));
 	} else {
