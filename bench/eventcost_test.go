@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -238,8 +239,27 @@ func benchEvents(b *testing.B, agg, name, syscaller string, start func() (*trace
 	b.ReportMetric(ratio, "x-handwritten")
 	b.Logf("%s %s: %s", agg, name, &tr)
 	b.Logf("%s handwritten, paired: %s", agg, &hw)
-	b.Logf("%s %s: %.3fx the hand-written program (%+.2f ns/event; target <= 1.10x)",
-		agg, name, ratio, tr.total.perEvent()-hw.total.perEvent())
+	b.Logf("%s %s: %.3fx the hand-written program (%+.2f ns/event%s; target <= 1.10x)",
+		agg, name, ratio, tr.total.perEvent()-hw.total.perEvent(), pairedSpread(tr.per, hw.per))
+}
+
+// pairedSpread describes how far the ratio of paired runs is known: the
+// mean of the per-iteration ratios and about a 95% interval for it (two
+// standard errors), once there are enough pairs.
+func pairedSpread(tr, hw []float64) string {
+	n := min(len(tr), len(hw))
+	if n < 5 {
+		return ""
+	}
+	var sum, sq float64
+	for i := range n {
+		r := tr[i] / hw[i]
+		sum += r
+		sq += r * r
+	}
+	mean := sum / float64(n)
+	se := math.Sqrt(max(sq/float64(n)-mean*mean, 0) / float64(n-1))
+	return fmt.Sprintf("; per-pair ratios %.3f ± %.3f", mean, 2*se)
 }
 
 // runEvents runs `syscaller getppid n` on cpu (-1: anywhere) and returns

@@ -110,7 +110,13 @@ func (cc *chainCtx) genAggregationSpec(call *dsl.Call, kind AggKind, ve dsl.Expr
 		g.emit(asm.JEq.Imm(asm.R0, 0, skip))
 	} else {
 		key := g.alloc(a.KeySize)
-		g.zero(key, a.KeySize)
+		// Hash keys must not hold stray bytes: zero what the keys will not
+		// write whole (strings read up to their NUL).
+		for i, k := range cc.keys {
+			if !fillsSlot(cc, k) {
+				g.zero(key+int16(a.Keys[i].Offset), a.Keys[i].Size)
+			}
+		}
 		for i, k := range cc.keys {
 			cc.writeKey(k, key+int16(a.Keys[i].Offset))
 		}
@@ -251,4 +257,15 @@ func (cc *chainCtx) writeKey(k dsl.Expr, off int16) {
 	g.emit(asm.StoreMem(asm.R10, off, r, asm.DWord))
 	g.freeVal(v)
 	g.release(mark)
+}
+
+// fillsSlot reports whether writing key k writes every byte of its slot:
+// numbers are stored as whole words, comm is padded by its helper.
+func fillsSlot(cc *chainCtx, k dsl.Expr) bool {
+	t := cc.types[k]
+	if t.Kind != TString {
+		return true
+	}
+	id, ok := k.(*dsl.Ident)
+	return ok && id.Name == "comm" && t.slotSize() == t.Size
 }

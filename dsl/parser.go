@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/alecthomas/participle/v2"
 	"github.com/alecthomas/participle/v2/lexer"
@@ -170,9 +171,15 @@ type gOperand struct {
 	Paren  *gOr    `parser:"| '(' @@ ')'"`
 }
 
+// The parsers are built on first use, not at init: building them takes a
+// few milliseconds that commands such as -l never need.
 var (
-	programParser = participle.MustBuild[gProgram](participle.Lexer(lexDef), participle.UseLookahead(0))
-	exprParser    = participle.MustBuild[gExprRoot](participle.Lexer(lexDef), participle.UseLookahead(0))
+	programParser = sync.OnceValue(func() *participle.Parser[gProgram] {
+		return participle.MustBuild[gProgram](participle.Lexer(lexDef), participle.UseLookahead(0))
+	})
+	exprParser = sync.OnceValue(func() *participle.Parser[gExprRoot] {
+		return participle.MustBuild[gExprRoot](participle.Lexer(lexDef), participle.UseLookahead(0))
+	})
 )
 
 // Parse parses a whole program. file names the source in positions and
@@ -182,7 +189,7 @@ func Parse(file, text string) (prog *Program, err error) {
 	src := newSource(file, text)
 	defer recoverInternal(src, &err)
 	m := newPosMap(src)
-	g, oe := parseTokens(programParser, text, false)
+	g, oe := parseTokens(programParser(), text, false)
 	if oe != nil {
 		return nil, m.err(oe)
 	}
@@ -407,7 +414,7 @@ func (c *conv) result() error {
 
 // subExpr parses text as one expression with the current posMap.
 func (c *conv) subExpr(text string) Expr {
-	g, oe := parseTokens(exprParser, text, true)
+	g, oe := parseTokens(exprParser(), text, true)
 	if oe != nil {
 		c.errs = append(c.errs, c.m.err(oe))
 		return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/cilium/ebpf"
 
@@ -80,12 +81,22 @@ func explainAttach(a compiler.Attach, err error) error {
 // explainers turn attach errors of a probe kind into their cause.
 var explainers = map[compiler.AttachKind]func(error) error{}
 
+// closeAll detaches everything, concurrently: each detach of a tracepoint
+// waits for an RCU grace period in the kernel (~20–50 ms), and a wildcard
+// probe has hundreds.
 func closeAll(cs []io.Closer) error {
-	var errs []error
-	for i := len(cs) - 1; i >= 0; i-- {
-		if err := cs[i].Close(); err != nil {
-			errs = append(errs, err)
-		}
+	errs := make([]error, len(cs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i, c := range cs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			errs[i] = c.Close()
+			<-sem
+		}()
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }

@@ -209,11 +209,17 @@ loop:
 		}
 	}
 
-	// Detach first so that nothing new arrives, then end(), then drain.
-	errs = append(errs, closeAll(s.links))
-	s.links = nil
 	next := s.next.Load()
-	if next == nil {
+	if next != nil {
+		// Hot reload: detach first so that nothing counted here after the
+		// hand-over is lost, then drain.
+		errs = append(errs, closeAll(s.links))
+		s.links = nil
+	} else {
+		// Print before detaching: detaching a tracepoint waits for an RCU
+		// grace period in the kernel, serialised across probes (seconds
+		// for a wildcard), and the results should not wait for that.
+		// The events of a -c command are all in by now.
 		errs = append(errs, s.runOnce(compiler.AttachEnd))
 	}
 	if s.rd != nil && readerDone != nil {

@@ -139,6 +139,12 @@ func (fsys *FS) walkEvents() ([]string, error) {
 // either "category:name" or the bare name, so "sched_switch" finds
 // "sched:sched_switch". No match is not an error: the result is empty.
 func (fsys *FS) Match(pattern string) ([]string, error) {
+	// An exact "category:name" needs no listing: its directory says.
+	if cat, name, ok := strings.Cut(pattern, ":"); ok && !strings.ContainsAny(pattern, "*?") && cat != "" && name != "" && !strings.ContainsAny(pattern, "/") {
+		if st, err := os.Stat(filepath.Join(fsys.Root, "events", cat, name)); err == nil && st.IsDir() {
+			return []string{pattern}, nil
+		}
+	}
 	events, err := fsys.Events()
 	if err != nil {
 		return nil, err
