@@ -24,7 +24,7 @@ func BenchmarkUprobeCost(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", loop, "./testdata/goloop").CombinedOutput(); err != nil {
 		b.Fatalf("go build goloop: %v\n%s", err, out)
 	}
-	const calls = 200000
+	const calls = 50000
 	run := func(b *testing.B, name string, cmd ...string) float64 {
 		var sum float64
 		for i := 0; i < b.N; i++ {
