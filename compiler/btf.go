@@ -279,6 +279,18 @@ func lookupStruct(spec *btf.Spec, name string) (btf.Type, error) {
 // structNames lists struct and union names sharing a prefix with name, as
 // candidates for suggestions (all ~100k types would be slow to rank).
 func structNames(spec *btf.Spec, name string) []string {
+	return typeNames(spec, name, func(t btf.Type) bool {
+		switch t.(type) {
+		case *btf.Struct, *btf.Union:
+			return true
+		}
+		return false
+	})
+}
+
+// typeNames lists the names of the types keep accepts that share their
+// first three letters with name.
+func typeNames(spec *btf.Spec, name string, keep func(btf.Type) bool) []string {
 	var out []string
 	prefix := name
 	if len(prefix) > 3 {
@@ -288,15 +300,8 @@ func structNames(spec *btf.Spec, name string) []string {
 		if err != nil {
 			break
 		}
-		switch v := t.(type) {
-		case *btf.Struct:
-			if strings.HasPrefix(v.Name, prefix) {
-				out = append(out, v.Name)
-			}
-		case *btf.Union:
-			if strings.HasPrefix(v.Name, prefix) {
-				out = append(out, v.Name)
-			}
+		if n := t.TypeName(); n != "" && strings.HasPrefix(n, prefix) && keep(t) {
+			out = append(out, n)
 		}
 	}
 	return out

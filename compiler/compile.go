@@ -162,23 +162,23 @@ func (pb *progBuilder) compileChain(st *dsl.Statement, src *dsl.Call, stageCalls
 	return pb.compileChainHooks(st, src, stageCalls, hooks{})
 }
 
-// hooks add code around a chain's stages: pre after the entry checks,
-// post after the last stage (latency() pairs two probes with them).
-type hooks struct {
-	pre, post func(cc *chainCtx) error
+// providerOf returns the provider of a probe source call.
+func providerOf(src *dsl.Call) (*provider, error) {
+	if p, ok := providers[src.Name]; ok {
+		return p, nil
+	}
+	e := dsl.Errorf(src.Pos, "unknown probe %q", src.Name)
+	e.Hint = dsl.DidYouMean(src.Name, providerNames())
+	if _, isStage := stages[src.Name]; isStage {
+		e.Hint = src.Name + " is a stage; a chain starts with a probe, e.g. tracepoint(\"syscalls:sys_enter_read\")." + src.Name + "(…)"
+	}
+	return nil, e
 }
 
-func (pb *progBuilder) compileChainHooks(st *dsl.Statement, src *dsl.Call, stageCalls []*dsl.Call, h hooks) error {
-	p, ok := providers[src.Name]
-	if !ok {
-		e := dsl.Errorf(src.Pos, "unknown probe %q", src.Name)
-		e.Hint = dsl.DidYouMean(src.Name, providerNames())
-		if _, isStage := stages[src.Name]; isStage {
-			e.Hint = src.Name + " is a stage; a chain starts with a probe, e.g. tracepoint(\"syscalls:sys_enter_read\")." + src.Name + "(…)"
-		}
-		return e
-	}
-	for _, s := range stageCalls {
+// checkStages checks that each stage exists and has a fitting number of
+// arguments, before any code is generated.
+func checkStages(calls []*dsl.Call) error {
+	for _, s := range calls {
 		def, ok := stages[s.Name]
 		if !ok {
 			e := dsl.Errorf(s.Pos, "unknown stage %q", s.Name)
@@ -188,6 +188,23 @@ func (pb *progBuilder) compileChainHooks(st *dsl.Statement, src *dsl.Call, stage
 		if len(s.Args) < def.minArgs || len(s.Args) > def.maxArgs {
 			return dsl.Errorf(s.Pos, "%s takes %s: .%s", s.Name, argCount(def.minArgs, def.maxArgs), def.usage)
 		}
+	}
+	return nil
+}
+
+// hooks add code around a chain's stages: pre after the entry checks,
+// post after the last stage (latency() pairs two probes with them).
+type hooks struct {
+	pre, post func(cc *chainCtx) error
+}
+
+func (pb *progBuilder) compileChainHooks(st *dsl.Statement, src *dsl.Call, stageCalls []*dsl.Call, h hooks) error {
+	p, err := providerOf(src)
+	if err != nil {
+		return err
+	}
+	if err := checkStages(stageCalls); err != nil {
+		return err
 	}
 	for i, s := range stageCalls {
 		if s.Name == "latency" && h.pre == nil && h.post == nil {

@@ -44,15 +44,13 @@ func (pb *progBuilder) compileLatency(st *dsl.Statement, src *dsl.Call, before [
 	case 3:
 		startKey, endKey = lat.Args[1], lat.Args[2]
 	}
-	startP, ok := providers[src.Name]
-	if !ok {
-		return dsl.Errorf(src.Pos, "unknown probe %q", src.Name)
+	startP, err := providerOf(src)
+	if err != nil {
+		return err
 	}
-	endP, ok := providers[endSrc.Name]
-	if !ok {
-		e := dsl.Errorf(endSrc.Pos, "unknown probe %q", endSrc.Name)
-		e.Hint = dsl.DidYouMean(endSrc.Name, providerNames())
-		return e
+	endP, err := providerOf(endSrc)
+	if err != nil {
+		return err
 	}
 	starts, err := startP.expand(pb.env, src)
 	if err != nil {
@@ -117,14 +115,12 @@ func (pb *progBuilder) compileLatency(st *dsl.Statement, src *dsl.Call, before [
 		return nil
 	}}
 	all := append(append([]*dsl.Call{}, endStages...), after...)
+	if err := checkStages(all); err != nil {
+		return err
+	}
 	for _, s := range all {
 		if s.Name == "latency" {
 			return dsl.Errorf(s.Pos, "only one latency() per chain")
-		}
-		if _, ok := stages[s.Name]; !ok {
-			e := dsl.Errorf(s.Pos, "unknown stage %q", s.Name)
-			e.Hint = dsl.DidYouMean(s.Name, stageNames())
-			return e
 		}
 	}
 	for _, t := range ends {
@@ -139,13 +135,9 @@ func (pb *progBuilder) compileLatency(st *dsl.Statement, src *dsl.Call, before [
 func (pb *progBuilder) latencyEnd(arg dsl.Expr) (*dsl.Call, []*dsl.Call, error) {
 	switch a := arg.(type) {
 	case *dsl.Call:
-		if _, ok := providers[a.Name]; ok {
-			return a, nil, nil
-		}
 		if a.Name != "" {
-			e := dsl.Errorf(a.Pos, "unknown probe %q", a.Name)
-			e.Hint = dsl.DidYouMean(a.Name, providerNames())
-			return nil, nil, e
+			_, err := providerOf(a)
+			return a, nil, err
 		}
 	case *dsl.Ident:
 		return pb.resolveChain(&dsl.Chain{Ref: a}, map[string]bool{})

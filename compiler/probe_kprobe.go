@@ -59,20 +59,7 @@ func lookupKernelFunc(env *Env, call *dsl.Call) (*kernelFunc, error) {
 }
 
 func funcNames(spec *btf.Spec, name string) []string {
-	var out []string
-	prefix := name
-	if len(prefix) > 3 {
-		prefix = prefix[:3]
-	}
-	for t, err := range spec.All() {
-		if err != nil {
-			break
-		}
-		if f, ok := t.(*btf.Func); ok && strings.HasPrefix(f.Name, prefix) {
-			out = append(out, f.Name)
-		}
-	}
-	return out
+	return typeNames(spec, name, func(t btf.Type) bool { _, ok := t.(*btf.Func); return ok })
 }
 
 func expandKernelFunc(kind AttachKind) func(*Env, *dsl.Call) ([]*target, error) {
