@@ -273,15 +273,14 @@ func genStr(cc *chainCtx, e *dsl.Call, dst mem) {
 	g.addr(dst, asm.R1)
 	g.movImm(asm.R2, int64(cc.types[e].Size))
 	switch {
-	case src.Kind == TPtr && src.User:
+	case src.Kind == TPtr && (src.User || cc.t.userPtrs):
 		g.call(asm.FnProbeReadUserStr)
-	case src.Kind == TPtr && cc.t.userPtrs:
-		g.call(asm.FnProbeReadUserStr)
-	case src.Kind == TPtr:
-		g.call(asm.FnProbeReadKernelStr)
 	default:
-		// An untyped address: the compat helper tries kernel, then user
-		// memory (x86 keeps them apart).
+		// A kernel pointer, or one whose address space is not known: most
+		// kernels' BTF has no __user tags, so a char * parameter of a
+		// syscall function may point into user memory. The compat helper
+		// reads user memory below TASK_SIZE and kernel memory above (x86
+		// keeps them apart), which is right for both.
 		g.call(asm.FnProbeReadStr)
 	}
 	g.release(mark)
