@@ -26,6 +26,7 @@ bench: build
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./dsl/
+	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 60s ./compiler/
 
 vet:
 	$(GO) vet ./...

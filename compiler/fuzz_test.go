@@ -1,0 +1,38 @@
+package compiler
+
+import (
+	"testing"
+
+	"github.com/ebpftrace/ebpftrace/dsl"
+)
+
+// FuzzCompile: whatever parses, compiling it gives a program or an error,
+// never a panic.
+func FuzzCompile(f *testing.F) {
+	for _, s := range []string{
+		`tracepoint("syscalls:sys_enter_openat").filter(comm == "bash").print("%d %s", pid, str(args.filename))`,
+		`tracepoint("syscalls:sys_enter_open*").by(comm, probe).count().as("x").top(3)`,
+		`tracepoint("sched:sched_switch").by(args.prev_comm).hist(args.prev_pid).every("1s")`,
+		`tracepoint("sched:sched_process_exec").print()`,
+		`begin().print("%d %x %v", 1 + 2 * 3, hex(-1), !0 || 1 > 2)`,
+		`x := 5; interval("1s").lhist(x, 0, 10, 1)`,
+		`c := tracepoint("syscalls:sys_enter_execve"); c.print("%s", str(args.filename))`,
+		`rawtracepoint("sys_enter").filter(arg1 == 3).stats(arg0 / 2 % 3)`,
+		`profile(99).by(kstack, ustack, cpu).count()`,
+		`tracepoint("syscalls:sys_enter_openat").latency(tracepoint("syscalls:sys_enter_open"), pid, pid).avg(elapsed)`,
+		`begin().print("%s", ntop(0x0100007f)).exit()`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		p, err := dsl.Parse("", src)
+		if err != nil {
+			return
+		}
+		if _, err := Compile(p, testEnv()); err != nil {
+			if _, ok := err.(*dsl.Error); !ok {
+				t.Fatalf("%q: error %T is not a *dsl.Error: %v", src, err, err)
+			}
+		}
+	})
+}
