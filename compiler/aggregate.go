@@ -13,6 +13,9 @@ import (
 // default is 4096; a busy host has more comms or pids than that).
 const maxKeys = 10240
 
+// MaxKeys is how many keys a by() aggregation holds.
+const MaxKeys = maxKeys
+
 // aggregation returns the Aggregation of stage call, creating it for the
 // first target; later targets of a wildcard probe share its map.
 func (pb *progBuilder) aggregation(call *dsl.Call, kind AggKind, cc *chainCtx, spec LHistSpec) (*Aggregation, error) {
@@ -95,6 +98,7 @@ func (cc *chainCtx) genAggregationSpec(call *dsl.Call, kind AggKind, ve dsl.Expr
 	signed := ve != nil && cc.types[ve].Signed
 	a.Signed = signed
 	skip := g.newLabel("aggdone")
+	var full string
 	bucketed := kind == AggHist || kind == AggLHist
 	if a.Array {
 		key := g.alloc(8)
@@ -142,7 +146,9 @@ func (cc *chainCtx) genAggregationSpec(call *dsl.Call, kind AggKind, ve dsl.Expr
 		g.mapPtr(asm.R1, a.Map)
 		g.stackPtr(asm.R2, key)
 		g.call(asm.FnMapLookupElem)
-		g.emit(asm.JEq.Imm(asm.R0, 0, skip))
+		// Still missing: the map is full. Count it, so the user is told.
+		full = g.newLabel("aggfull")
+		g.emit(asm.JEq.Imm(asm.R0, 0, full))
 		g.mark(have)
 	}
 	// R0 points at this CPU's value.
@@ -168,6 +174,11 @@ func (cc *chainCtx) genAggregationSpec(call *dsl.Call, kind AggKind, ve dsl.Expr
 		setExtreme(g, false, signed, 24, rv, asm.R3)
 		incWord(g, 0)
 		addWord(g, 8, rv)
+	}
+	if !a.Array {
+		g.emit(asm.Ja.Label(skip))
+		g.mark(full)
+		cc.countLost(lostUpdates)
 	}
 	g.mark(skip)
 	if ve != nil {

@@ -303,18 +303,32 @@ func (pb *progBuilder) probeIndex(name string) int {
 	return len(pb.out.ProbeNames) - 1
 }
 
+// Slots of the per-CPU counters of lost work (Program.Drops).
+const (
+	lostEvents  = 0 // records that did not fit in the ring buffer
+	lostUpdates = 1 // aggregation updates refused because the map was full
+)
+
+// needDrops adds the per-CPU counters of lost events and updates.
+func (pb *progBuilder) needDrops() {
+	if pb.out.Drops == "" {
+		pb.out.Drops = "ebt_drops"
+		pb.out.Spec.Maps[pb.out.Drops] = &ebpf.MapSpec{Name: pb.out.Drops, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 2}
+	}
+}
+
 // needRingBuf adds the event ring buffer and its drop counter.
 func (pb *progBuilder) needRingBuf() {
 	if pb.out.RingBuf != "" {
 		return
 	}
-	pb.out.RingBuf, pb.out.Drops = "ebt_events", "ebt_drops"
+	pb.needDrops()
+	pb.out.RingBuf = "ebt_events"
 	size := ringBufSize
 	if pb.env.RingBufSize > 0 {
 		size = pb.env.RingBufSize
 	}
 	pb.out.Spec.Maps[pb.out.RingBuf] = &ebpf.MapSpec{Name: pb.out.RingBuf, Type: ebpf.RingBuf, MaxEntries: uint32(size)}
-	pb.out.Spec.Maps[pb.out.Drops] = &ebpf.MapSpec{Name: pb.out.Drops, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1}
 }
 
 // dropUnusedCtx removes the entry's save of the context into R6 when

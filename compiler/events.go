@@ -51,7 +51,7 @@ func (cc *chainCtx) reserveAndSubmit(ev *Event, fill func(rec int16)) {
 	g.emit(asm.Mov.Imm(asm.R3, 0))
 	g.call(asm.FnRingbufReserve)
 	g.emit(asm.JNE.Imm(asm.R0, 0, ok))
-	cc.countDrop()
+	cc.countLost(lostEvents)
 	g.emit(asm.Ja.Label(done))
 	g.mark(ok)
 	g.emit(asm.StoreMem(asm.R10, rec, asm.R0, asm.DWord),
@@ -66,13 +66,14 @@ func (cc *chainCtx) reserveAndSubmit(ev *Event, fill func(rec int16)) {
 	g.release(mark)
 }
 
-// countDrop adds one to this CPU's count of lost records.
-func (cc *chainCtx) countDrop() {
+// countLost adds one to this CPU's count of lost records or updates.
+func (cc *chainCtx) countLost(slot int) {
 	g := cc.g
+	cc.prog.needDrops()
 	mark := g.stackMark()
 	key := g.alloc(8)
 	skip := g.newLabel("nodrop")
-	g.emit(storeDW(asm.R10, key, 0))
+	g.emit(storeDW(asm.R10, key, int64(slot)))
 	g.mapPtr(asm.R1, cc.prog.out.Drops)
 	g.stackPtr(asm.R2, key)
 	g.call(asm.FnMapLookupElem)

@@ -245,8 +245,11 @@ loop:
 		}
 		errs = append(errs, s.printAggregation(a))
 	}
-	if n := s.drops(); n > 0 {
-		fmt.Fprintf(s.opts.Stderr, "ebpftrace: %d events were lost: the ring buffer was full (print less, or aggregate in the kernel)\n", n)
+	if n := s.lost(0); n > 0 {
+		fmt.Fprintf(s.opts.Stderr, "ebpftrace: %d events were lost: the ring buffer was full (print less, aggregate in the kernel, or give --buffer more room)\n", n)
+	}
+	if n := s.lost(1); n > 0 {
+		fmt.Fprintf(s.opts.Stderr, "ebpftrace: %d aggregation updates were lost: a map was full (%d keys); aggregate by fewer keys\n", n, compiler.MaxKeys)
 	}
 	return errors.Join(errs...)
 }
@@ -315,13 +318,14 @@ func (s *Session) isEmpty(a *compiler.Aggregation) bool {
 	return true
 }
 
-// drops sums the per-CPU count of records lost to a full ring buffer.
-func (s *Session) drops() uint64 {
+// lost sums a per-CPU count of lost work: slot 0 counts records lost to a
+// full ring buffer, slot 1 aggregation updates lost to a full map.
+func (s *Session) lost(slot uint32) uint64 {
 	if s.prog.Drops == "" {
 		return 0
 	}
 	var vals cpuValues
-	if err := s.l.maps[s.prog.Drops].Lookup(uint32(0), &vals); err != nil {
+	if err := s.l.maps[s.prog.Drops].Lookup(slot, &vals); err != nil {
 		return 0
 	}
 	return sumWord0(vals)

@@ -898,3 +898,20 @@ func TestDropsAreCounted(t *testing.T) {
 	}
 	t.Logf("%d printed, %d reported lost", printed, lost)
 }
+
+// TestFullMapIsReported: updates a full by() map refuses are counted and
+// reported, and with the keys kept they add up to every event.
+func TestFullMapIsReported(t *testing.T) {
+	needRoot(t)
+	const n = 20000
+	r := trace(t, "", "-c", fmt.Sprintf("%s getppid %d", bin.syscaller, n), "-e",
+		`tracepoint("syscalls:sys_enter_getppid").by(nsecs).count()`).mustSucceed(t)
+	kept := strings.Count(r.stdout, "@count[")
+	lost := 0
+	if m := regexp.MustCompile(`(\d+) aggregation updates were lost: a map was full \(10240 keys\)`).FindStringSubmatch(r.stderr); m != nil {
+		fmt.Sscan(m[1], &lost)
+	}
+	if kept != 10240 || kept+lost != n {
+		t.Errorf("kept %d keys (want 10240) and reported %d lost (want %d)\n%s", kept, lost, n-10240, r.stderr)
+	}
+}
