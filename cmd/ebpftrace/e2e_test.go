@@ -576,6 +576,14 @@ func TestPIDFilter(t *testing.T) {
 			t.Errorf("-p %d let through %q", child.Process.Pid, line)
 		}
 	}
+	// The tracer stops when the -p process exits.
+	short := exec.Command(bin.syscaller, "sleep", "300ms")
+	if err := short.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go short.Wait()
+	r = trace(t, "", "-p", fmt.Sprint(short.Process.Pid), "-e", `tracepoint("raw_syscalls:sys_enter").count()`).mustSucceed(t)
+	wantLines(t, r, "@count: ")
 	r = trace(t, "", "-p", "999999999", "-e", `tracepoint("raw_syscalls:sys_enter").count()`)
 	if r.code == 0 || !strings.Contains(r.stderr, "no such process") {
 		t.Errorf("-p of a missing process: exit %d, stderr %q", r.code, r.stderr)

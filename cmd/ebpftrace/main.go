@@ -221,6 +221,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ctx, cancel = context.WithTimeout(ctx, c.duration)
 		defer cancel()
 	}
+	if c.pid != 0 {
+		// Like -c: stop when the traced process exits.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			if waitExit(ctx, c.pid) {
+				cancel()
+			}
+		}()
+	}
 	if c.watch {
 		if child != nil {
 			if err := child.release(); err != nil {
@@ -335,4 +346,21 @@ func newEnv(pid int) *compiler.Env {
 		StartNs:     monotonicNow(),
 		KernelBTF:   sync.OnceValues(btf.LoadKernelSpec),
 	}
+}
+
+// waitExit reports true once process pid has exited, false when ctx ends
+// first or the kernel cannot tell (no pidfd).
+func waitExit(ctx context.Context, pid int) bool {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	for ctx.Err() == nil {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if n, _ := unix.Poll(fds, 200); n > 0 {
+			return true
+		}
+	}
+	return false
 }
