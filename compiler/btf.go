@@ -29,31 +29,33 @@ func (env *Env) kernelBTF(pos dsl.Pos, why string) (*btf.Spec, error) {
 	return spec, nil
 }
 
-// fromBTF maps a kernel type to ours. Pointers keep their target type and
-// resolve it only when dereferenced, since kernel types are recursive.
-func fromBTF(t btf.Type) *Type {
+// unqualified strips typedefs, const, volatile, restrict and type tags, and
+// reports whether a `__user` tag was among them.
+func unqualified(t btf.Type) (btf.Type, bool) {
 	user := false
 	for {
 		switch q := t.(type) {
 		case *btf.Typedef:
 			t = q.Type
-			continue
 		case *btf.Const:
 			t = q.Type
-			continue
 		case *btf.Volatile:
 			t = q.Type
-			continue
 		case *btf.Restrict:
 			t = q.Type
-			continue
 		case *btf.TypeTag:
 			user = user || q.Value == "user"
 			t = q.Type
-			continue
+		default:
+			return t, user
 		}
-		break
 	}
+}
+
+// fromBTF maps a kernel type to ours. Pointers keep their target type and
+// resolve it only when dereferenced, since kernel types are recursive.
+func fromBTF(t btf.Type) *Type {
+	t, _ = unqualified(t)
 	name := cTypeName(t)
 	switch v := t.(type) {
 	case *btf.Int:
@@ -65,7 +67,8 @@ func fromBTF(t btf.Type) *Type {
 		if isChar(v.Target) {
 			p.Elem = &Type{Kind: TInt, Size: 1, Signed: true, CType: "char"}
 		}
-		p.User = user || pointsToUser(v.Target)
+		// `char __user *` tags the pointer's target.
+		_, p.User = unqualified(v.Target)
 		return p
 	case *btf.Struct, *btf.Union:
 		return &Type{Kind: TStruct, CType: name, btf: v}
@@ -84,25 +87,6 @@ func fromBTF(t btf.Type) *Type {
 		return &Type{Kind: TVoid, CType: name}
 	}
 	return &Type{Kind: TVoid, CType: name}
-}
-
-// pointsToUser reports a `__user` type tag on the pointer's target.
-func pointsToUser(t btf.Type) bool {
-	for {
-		switch q := t.(type) {
-		case *btf.TypeTag:
-			if q.Value == "user" {
-				return true
-			}
-			t = q.Type
-		case *btf.Const:
-			t = q.Type
-		case *btf.Volatile:
-			t = q.Type
-		default:
-			return false
-		}
-	}
 }
 
 func isChar(t btf.Type) bool {
