@@ -225,11 +225,50 @@ func resolveBinary(name string, pid int) (string, error) {
 	return "", fmt.Errorf("%q is not a file, a command on PATH or a library", name)
 }
 
-// libDirs are where the dynamic loader looks on Debian-like and other
-// systems (ld.so.conf's usual contents).
-var libDirs = []string{
-	"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64",
-	"/lib", "/usr/lib", "/usr/local/lib",
+// defaultLibDirs are where the dynamic loader looks after ld.so.conf's
+// directories (its built-in defaults on x86-64).
+var defaultLibDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"}
+
+// libDirs lists the dynamic loader's search directories: LD_LIBRARY_PATH,
+// /etc/ld.so.conf with its includes, then the defaults.
+func libDirs() []string {
+	var dirs []string
+	for _, d := range filepath.SplitList(os.Getenv("LD_LIBRARY_PATH")) {
+		if d != "" {
+			dirs = append(dirs, d)
+		}
+	}
+	dirs = append(dirs, ldConfDirs("/etc/ld.so.conf", 0)...)
+	return append(dirs, defaultLibDirs...)
+}
+
+// ldConfDirs reads an ld.so.conf file: directories, and `include` globs.
+func ldConfDirs(path string, depth int) []string {
+	b, err := os.ReadFile(path)
+	if err != nil || depth > 4 {
+		return nil
+	}
+	var dirs []string
+	for _, line := range strings.Split(string(b), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, "include "):
+			pattern := strings.TrimSpace(strings.TrimPrefix(line, "include "))
+			if !filepath.IsAbs(pattern) {
+				pattern = filepath.Join(filepath.Dir(path), pattern)
+			}
+			matches, _ := filepath.Glob(pattern)
+			sort.Strings(matches)
+			for _, m := range matches {
+				dirs = append(dirs, ldConfDirs(m, depth+1)...)
+			}
+		default:
+			dirs = append(dirs, line)
+		}
+	}
+	return dirs
 }
 
 // findLibrary resolves "libc" or "libc.so.6": first among the libraries
@@ -250,7 +289,7 @@ func findLibrary(name string, pid int) string {
 		}
 	}
 	var found []string
-	for _, dir := range libDirs {
+	for _, dir := range libDirs() {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
 			continue
