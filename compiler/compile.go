@@ -5,6 +5,7 @@ package compiler
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -60,7 +61,77 @@ func Compile(p *dsl.Program, env *Env) (*Program, error) {
 	if err := pb.compile(p); err != nil {
 		return nil, withSource(err, p.Source)
 	}
+	if err := pb.nameAggregations(); err != nil {
+		return nil, withSource(err, p.Source)
+	}
 	return pb.out, nil
+}
+
+// nameAggregations makes aggregation names unique: aggregations given the
+// same name (.as("x") in two chains) become one map, as @x in two bpftrace
+// probes is one map; they must then agree in kind and keys. Unnamed ones
+// of the same kind are numbered: @count, @count_1, …
+func (pb *progBuilder) nameAggregations() error {
+	byName := map[string]*Aggregation{}
+	rename := map[string]string{} // map name → the map it merges into
+	var kept []*Aggregation
+	for _, a := range pb.out.Aggregations {
+		first, dup := byName[a.Name]
+		switch {
+		case !dup:
+			byName[a.Name] = a
+			kept = append(kept, a)
+		case a.Named && first.Named:
+			if !sameLayout(first, a) {
+				return dsl.Errorf(a.Pos, "@%s is already a %s with keys (%s) at %d:%d; give this one another name", a.Name, first.Kind, keyNames(first), first.Pos.Line, first.Pos.Col)
+			}
+			rename[a.Map] = first.Map
+			delete(pb.out.Spec.Maps, a.Map)
+		default:
+			for i := 1; ; i++ {
+				n := fmt.Sprintf("%s_%d", a.Name, i)
+				if _, taken := byName[n]; !taken {
+					a.Name = n
+					break
+				}
+			}
+			byName[a.Name] = a
+			kept = append(kept, a)
+		}
+	}
+	pb.out.Aggregations = kept
+	if len(rename) == 0 {
+		return nil
+	}
+	for _, ps := range pb.out.Spec.Programs {
+		for i, ins := range ps.Instructions {
+			if to, ok := rename[ins.Reference()]; ok {
+				ps.Instructions[i] = ins.WithReference(to)
+			}
+		}
+	}
+	return nil
+}
+
+// sameLayout: two aggregations hold the same values under the same keys.
+func sameLayout(a, b *Aggregation) bool {
+	return a.Kind == b.Kind && a.Array == b.Array && a.KeySize == b.KeySize && a.LHist == b.LHist && fmt.Sprint(keyKinds(a)) == fmt.Sprint(keyKinds(b))
+}
+
+func keyKinds(a *Aggregation) []string {
+	var out []string
+	for _, k := range a.Keys {
+		out = append(out, fmt.Sprint(k.Offset, k.Size, k.Kind, k.Signed, k.Show))
+	}
+	return out
+}
+
+func keyNames(a *Aggregation) string {
+	var out []string
+	for _, k := range a.Keys {
+		out = append(out, k.Name)
+	}
+	return strings.Join(out, ", ")
 }
 
 func withSource(err error, src *dsl.Source) error {
@@ -266,7 +337,7 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 		}
 	}
 	if cc.agg != nil && st.Name != "" && cc.agg.Name == cc.agg.Kind.String() {
-		cc.agg.Name = st.Name
+		cc.agg.Name, cc.agg.Named = st.Name, true
 	}
 	g.mark(cc.exit)
 	g.emit(asm.Mov.Imm(asm.R0, 0), asm.Return())

@@ -178,3 +178,36 @@ func TestCountIsLean(t *testing.T) {
 		t.Errorf("count() compiled to %d instructions:\n%v", n, insns)
 	}
 }
+
+func TestAggregationNames(t *testing.T) {
+	open := `tracepoint("syscalls:sys_enter_openat")`
+	p, err := compile(t, open+".count()\n"+open+".count()\n"+open+`.count().as("x")`+"\n"+open+`.filter(pid > 1).count().as("x")`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, a := range p.Aggregations {
+		names = append(names, a.Name)
+	}
+	if strings.Join(names, " ") != "count count_1 x" {
+		t.Errorf("names %q, want count count_1 x (the two @x share a map)", names)
+	}
+	// Both @x chains update the one map left.
+	x := p.Aggregations[2].Map
+	uses := 0
+	for _, ps := range p.Spec.Programs {
+		for _, ins := range ps.Instructions {
+			if ins.Reference() == x {
+				uses++
+				break
+			}
+		}
+	}
+	if uses != 2 || len(p.Spec.Maps) != 3 {
+		t.Errorf("@x map used by %d programs (want 2), %d maps (want 3)", uses, len(p.Spec.Maps))
+	}
+	_, err = compile(t, open+`.count().as("x")`+"\n"+open+`.by(comm).count().as("x")`)
+	if err == nil || !strings.Contains(err.Error(), "@x is already a count with keys () at 1:41") {
+		t.Errorf("two @x of different keys: %v", err)
+	}
+}

@@ -174,8 +174,12 @@ func (k AggKind) String() string { return aggNames[k] }
 // the index of an array when the aggregation has no by() keys.
 type Aggregation struct {
 	Name string // "@"+Name is shown; the stage name unless .as() renamed it
-	Kind AggKind
-	Map  string
+	// Named: the name was given (.as() or a binding). Aggregations given
+	// the same name share one map; unnamed ones of the same kind are told
+	// apart as count, count_1, …
+	Named bool
+	Kind  AggKind
+	Map   string
 	// Array is true for aggregations without by() keys: a per-CPU array
 	// with one slot, or one slot per bucket for hist/lhist.
 	Array   bool

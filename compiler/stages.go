@@ -161,7 +161,7 @@ func applyAs(cc *chainCtx, call *dsl.Call) error {
 	if name == "" {
 		return dsl.Errorf(call.Args[0].Position(), "the name must not be empty")
 	}
-	a.Name = name
+	a.Name, a.Named = name, true
 	return nil
 }
 

@@ -126,7 +126,7 @@ func TestBeginEndAggregations(t *testing.T) {
 begin().sum(2)
 end().print("bye")
 begin().by("k").count()`, false)
-	want := "bye\n@sum: 40\n@sum: 2\n@count[k]: 1\n"
+	want := "bye\n@sum: 40\n@sum_1: 2\n@count[k]: 1\n"
 	if got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
