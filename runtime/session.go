@@ -195,7 +195,7 @@ loop:
 				fmt.Fprintln(s.opts.Stdout, time.Now().Format("15:04:05"))
 				s.mu.Unlock()
 			}
-			if err := s.printAggregation(a); err != nil {
+			if err := s.printAggregationAt(a, time.Now()); err != nil {
 				errs = append(errs, err)
 			}
 			if err := clearAggregation(a, s.l.maps[a.Map]); err != nil {
@@ -293,10 +293,17 @@ func (s *Session) readEvents(stop func(), draining <-chan struct{}) error {
 }
 
 func (s *Session) printAggregation(a *compiler.Aggregation) error {
+	return s.printAggregationAt(a, time.Time{})
+}
+
+// printAggregationAt prints an aggregation; a non-zero at is the time of a
+// periodic print, shown in JSON.
+func (s *Session) printAggregationAt(a *compiler.Aggregation, at time.Time) error {
 	agg, err := readAggregation(a, s.l.maps[a.Map], s.dec)
 	if err != nil {
 		return err
 	}
+	agg.Time = at
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.opts.JSON {

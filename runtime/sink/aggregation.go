@@ -14,6 +14,7 @@ import (
 	"math"
 	"math/bits"
 	"strconv"
+	"time"
 )
 
 // Kind is the aggregation function that produced an [Aggregation].
@@ -77,6 +78,9 @@ type Aggregation struct {
 	// Top, when > 0, keeps only the Top rows with the largest values
 	// (largest total count for histograms).
 	Top int
+	// Time, when set, is when a periodic (every()) print was taken; JSON
+	// shows it as "time".
+	Time time.Time
 }
 
 // LHistSpec gives the range and bucket width of a linear histogram, as in

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 )
 
 // WriteJSON prints a as exactly one line holding one JSON object:
@@ -42,6 +43,9 @@ func WriteJSON(w io.Writer, a *Aggregation) error {
 		Keys: a.KeyNames,
 		Rows: []jsonRow{},
 	}
+	if !a.Time.IsZero() {
+		out.Time = a.Time.Format(time.RFC3339Nano)
+	}
 	if out.Keys == nil {
 		out.Keys = []string{}
 	}
@@ -64,6 +68,7 @@ type jsonAggregation struct {
 	Kind string    `json:"kind"`
 	Keys []string  `json:"keys"`
 	Rows []jsonRow `json:"rows"`
+	Time string    `json:"time,omitempty"`
 }
 
 type jsonRow struct {
