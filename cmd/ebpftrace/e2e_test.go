@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -544,16 +545,19 @@ func TestExitStopsTracing(t *testing.T) {
 
 func TestIntervalEveryAndProfile(t *testing.T) {
 	needRoot(t)
-	r := trace(t, "", "--duration", "1100ms", "-e", `interval("100ms").count().every("500ms")
+	// Periods are kernel-timed, their prints Go-timed: leave room for a
+	// loaded machine (the tests of other packages run meanwhile).
+	r := trace(t, "", "--duration", "1400ms", "-e", `interval("100ms").count().every("500ms")
 profile(99).by(cpu).count().as("samples")`).mustSucceed(t)
 	header := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\n@count: (\d+)$`)
 	ms := header.FindAllStringSubmatch(r.stdout, -1)
-	if len(ms) != 2 {
+	if len(ms) < 2 {
 		t.Fatalf("want two periodic prints of @count, got:\n%s", r.stdout)
 	}
-	for _, m := range ms {
-		if m[1] != "4" && m[1] != "5" && m[1] != "6" {
-			t.Errorf("a 500ms period of a 100ms interval counted %s:\n%s", m[1], r.stdout)
+	for _, m := range ms[:2] {
+		n, _ := strconv.Atoi(m[1])
+		if n < 3 || n > 7 {
+			t.Errorf("a 500ms period of a 100ms interval counted %d:\n%s", n, r.stdout)
 		}
 	}
 	if !regexp.MustCompile(`(?m)^@samples\[0\]: \d+$`).MatchString(r.stdout) {
