@@ -317,7 +317,7 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 	cc := &chainCtx{env: pb.env, prog: pb, t: t, g: g, types: map[dsl.Expr]*Type{}, memberOff: map[*dsl.Selector]int{}, exit: "exit"}
 	g.at(src.Pos, t.name)
 	g.emit(asm.Mov.Reg(regCtx, asm.R1))
-	if pb.env.PID != 0 && !t.noPIDFilter {
+	if pb.env.PID != 0 && !t.noPIDFilter && !t.pidAttach {
 		g.call(asm.FnGetCurrentPidTgid)
 		g.emit(asm.RSh.Imm(asm.R0, 32), asm.JNE.Imm(asm.R0, int32(pb.env.PID), cc.exit))
 	}

@@ -57,6 +57,9 @@ type target struct {
 	// noPIDFilter: the probe does not run in the traced process (begin,
 	// end, interval), so -p/-c must not filter it.
 	noPIDFilter bool
+	// pidAttach: the attachment itself is limited to the -p/-c process
+	// (uprobes), so the program need not check the pid again.
+	pidAttach bool
 }
 
 // argField is one field of `args`.

@@ -107,10 +107,11 @@ func uprobeTarget(b *gobin.Binary, path string, f gobin.Func, ret bool) (*target
 		kind = "uretprobe"
 	}
 	t := &target{
-		name:     kind + ":" + path + ":" + f.Name,
-		attach:   Attach{Kind: AttachUprobe, Target: path, Symbol: f.Name, Offsets: []uint64{f.Offset}},
-		progType: ebpf.Kprobe,
-		goidOff:  -1,
+		name:      kind + ":" + path + ":" + f.Name,
+		attach:    Attach{Kind: AttachUprobe, Target: path, Symbol: f.Name, Offsets: []uint64{f.Offset}},
+		progType:  ebpf.Kprobe,
+		goidOff:   -1,
+		pidAttach: true,
 	}
 	regs := cArgRegs
 	if b.IsGo && !ret {
