@@ -128,9 +128,19 @@ func (d *decoder) stack(id int32, pid int) stack {
 		}
 		if pid == 0 {
 			out = append(out, d.kernel.Symbolize(addr))
-		} else {
-			out = append(out, d.user.Symbolize(pid, addr))
+			continue
 		}
+		// Go code inlined at this address comes first, innermost first.
+		// Past the first frame addresses are return addresses: the call
+		// is the byte before.
+		at := addr
+		if i > 0 {
+			at--
+		}
+		for _, fn := range d.user.Inlined(pid, at) {
+			out = append(out, fn+" (inlined)")
+		}
+		out = append(out, d.user.Symbolize(pid, addr))
 	}
 	return out
 }

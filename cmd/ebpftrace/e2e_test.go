@@ -798,6 +798,10 @@ uprobe(%q, "main.add").latency(uretprobe(%q, "main.add")).filter(elapsed > 0 && 
 uprobe(%q, "main.work").filter(goid > 1).count().as("nonmain")`, g, g), "1", []string{"@nonmain: 40\n"}},
 		{"glob", fmt.Sprintf(`uprobe(%q, "main.*d*").by(probe).count()`, g), "3",
 			[]string{"@count[uprobe:" + g + ":main.add]: 3\n", "@count[uprobe:" + g + ":main.depth]: 65\n", "@count[uprobe:" + g + ":main.main.func1.deferwrap1]: 4\n"}},
+		{"inlined frames in user stacks", `tracepoint("syscalls:sys_enter_getppid").by(ustack).count()`, "1",
+			[]string{"        main.parent (inlined)\n        main.stacks+", "]: 1\n"}},
+		{"inlined frames of a stripped binary", `tracepoint("syscalls:sys_enter_getppid").by(ustack).count()`, "1",
+			[]string{"        main.parent (inlined)\n        main.stacks+", "]: 1\n"}},
 		{"stripped binary", fmt.Sprintf(`uprobe(%q, "main.add").sum(arg0)
 uretprobe(%q, "main.depth").count()`, bin.stripped, bin.stripped), "10", []string{"@sum: 45\n", "@count: 65\n"}},
 	}

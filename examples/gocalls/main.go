@@ -3,7 +3,9 @@
 //
 //	gocalls N   calls add(i, 1) for i in 0..N-1, greet("gopher", N),
 //	            depth(64) (which recurses 64 deep and grows the goroutine
-//	            stack), and work(i) 10 times on each of 4 goroutines
+//	            stack), work(i) 10 times on each of 4 goroutines, and
+//	            getppid once through parent(), which the compiler inlines
+//	            into stacks()
 package main
 
 import (
@@ -11,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 )
 
 //go:noinline
@@ -34,6 +37,16 @@ func depth(n int) int {
 
 //go:noinline
 func work(i int) int { return i * 2 }
+
+//go:noinline
+func ppid() int { return syscall.Getppid() }
+
+// parent is small enough to be inlined into stacks: a user stack taken in
+// ppid shows it as an inlined frame.
+func parent() int { return ppid() + 1 }
+
+//go:noinline
+func stacks() int { return parent() }
 
 func main() {
 	if len(os.Args) != 2 {
@@ -67,5 +80,5 @@ func main() {
 		}()
 	}
 	wg.Wait()
-	fmt.Println("work", total)
+	fmt.Println("work", total, "parent", stacks() > 1)
 }

@@ -30,6 +30,8 @@ type elfInfo struct {
 	// goTextHow says how it was found.
 	goText    uint64
 	goTextHow string
+	// inline expands Go inlined calls; nil for other binaries.
+	inline *goInline
 }
 
 // readELF reads the program headers and function symbols of the ELF file
@@ -69,6 +71,13 @@ func readELF(r io.ReaderAt, path string) (*elfInfo, error) {
 				info.goText, info.goTextHow = text, how
 			}
 		}
+	}
+	if pcln, addr, ok := findPclntab(f); ok {
+		text := info.goText
+		if text == 0 {
+			text, _ = goTextStart(f, pcln, addr, true)
+		}
+		info.inline = newGoInline(f, pcln, addr, text)
 	}
 	info.syms = newSymTable(cands)
 	return info, nil

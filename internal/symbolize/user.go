@@ -178,6 +178,32 @@ func (u *User) Resolve(pid int, addr uint64) (name string, off uint64, ok bool) 
 	return "", 0, false
 }
 
+// Inlined returns the Go functions inlined at the user address addr of
+// process pid, innermost first, not counting the function the code is
+// in (what Resolve names). For a return address, pass the address minus
+// one: the call instruction is what was inlined.
+func (u *User) Inlined(pid int, addr uint64) []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	p := u.procs[pid]
+	if p == nil {
+		return nil
+	}
+	m := p.find(addr)
+	if m == nil || !m.isFile() {
+		return nil
+	}
+	info := u.load(u.file(pid, m))
+	if info == nil || info.inline == nil {
+		return nil
+	}
+	va, ok := info.vaddr(addr - m.start + m.off)
+	if !ok {
+		return nil
+	}
+	return info.inline.inlined(va)
+}
+
 // Symbolize returns "name+off" (offset in decimal) for the user address
 // addr of process pid, or "0x…" when it cannot be resolved.
 func (u *User) Symbolize(pid int, addr uint64) string {
