@@ -24,6 +24,8 @@ import (
 	"github.com/peterh/liner"
 	"golang.org/x/sys/unix"
 
+	"github.com/cilium/ebpf/btf"
+
 	"github.com/ebpftrace/ebpftrace/compiler"
 	"github.com/ebpftrace/ebpftrace/dsl"
 	ebpfrt "github.com/ebpftrace/ebpftrace/runtime"
@@ -83,6 +85,7 @@ type repl struct {
 	events    []string
 	eventsErr error
 	argsCache map[string][]string
+	kfuncs    []string // kernel functions from BTF, sorted; loaded on first use
 
 	mu     sync.Mutex
 	cancel context.CancelFunc // stops the running input; nil at the prompt
@@ -821,6 +824,8 @@ func (r *repl) candidates(text, after string) (items []string, word string) {
 			return r.tracepointItems(prefix, suffix), prefix
 		case "rawtracepoint":
 			return r.rawTracepointItems(prefix, after), prefix
+		case "kprobe", "kretprobe", "fentry", "fexit":
+			return r.kernelFuncItems(prefix, after), prefix
 		}
 		return nil, ""
 	}
@@ -994,6 +999,35 @@ func (r *repl) rawTracepointItems(prefix, after string) []string {
 		}
 	}
 	slices.Sort(items)
+	if len(items) == 1 && !strings.HasPrefix(after, `"`) {
+		items[0] += `")`
+	}
+	return items
+}
+
+// kernelFuncItems completes kernel function names (from BTF) inside
+// kprobe(" and its kin; at most 200, so a short prefix stays readable.
+func (r *repl) kernelFuncItems(prefix, after string) []string {
+	if r.kfuncs == nil && r.cenv != nil && r.cenv.KernelBTF != nil {
+		r.kfuncs = []string{}
+		if spec, err := r.cenv.KernelBTF(); err == nil {
+			for t, err := range spec.All() {
+				if err != nil {
+					break
+				}
+				if f, ok := t.(*btf.Func); ok {
+					r.kfuncs = append(r.kfuncs, f.Name)
+				}
+			}
+			slices.Sort(r.kfuncs)
+			r.kfuncs = slices.Compact(r.kfuncs)
+		}
+	}
+	i, _ := slices.BinarySearch(r.kfuncs, prefix)
+	var items []string
+	for ; i < len(r.kfuncs) && strings.HasPrefix(r.kfuncs[i], prefix) && len(items) < 200; i++ {
+		items = append(items, r.kfuncs[i])
+	}
 	if len(items) == 1 && !strings.HasPrefix(after, `"`) {
 		items[0] += `")`
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/cilium/ebpf/btf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -469,3 +470,24 @@ func TestREPLInTmux(t *testing.T) {
 
 // shellQuote quotes s for sh.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// TestKernelFunctionCompletion completes kernel function names from the
+// running kernel's BTF inside kprobe(" and its kin.
+func TestKernelFunctionCompletion(t *testing.T) {
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		t.Skip("skipped: this kernel has no BTF")
+	}
+	r, _ := testREPL()
+	r.cenv.KernelBTF = btf.LoadKernelSpec
+	for _, src := range []string{"kprobe", "kretprobe", "fentry", "fexit"} {
+		line := src + `("do_sys_ope`
+		head, items, _ := r.complete(line, len(line))
+		if head != src+`("` || !slices.Contains(items, "do_sys_open") || !slices.Contains(items, "do_sys_openat2") {
+			t.Errorf("complete(%q): head %q, items %q", line, head, items)
+		}
+	}
+	line := `kprobe("do_sys_openat`
+	if _, items, _ := r.complete(line, len(line)); !slices.Equal(items, []string{`do_sys_openat2")`}) {
+		t.Errorf("complete(%q) = %q, want the one name, closed", line, items)
+	}
+}
