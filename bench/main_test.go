@@ -58,7 +58,7 @@ func build(b *testing.B) (ebpftrace, syscaller string) {
 			{bins.ebpftrace, "../cmd/ebpftrace"},
 			{bins.syscaller, "../examples/syscaller"},
 		} {
-			out, err := exec.Command("go", "build", "-o", t.out, t.pkg).CombinedOutput()
+			out, err := exec.Command("go", "build", "-buildvcs=false", "-o", t.out, t.pkg).CombinedOutput()
 			if err != nil {
 				bins.err = fmt.Errorf("go build %s: %v\n%s", t.pkg, err, out)
 				return

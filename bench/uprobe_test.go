@@ -21,7 +21,7 @@ func BenchmarkUprobeCost(b *testing.B) {
 	needRoot(b)
 	ebpftrace, _ := build(b)
 	loop := filepath.Join(filepath.Dir(ebpftrace), "goloop")
-	if out, err := exec.Command("go", "build", "-o", loop, "./testdata/goloop").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-buildvcs=false", "-o", loop, "./testdata/goloop").CombinedOutput(); err != nil {
 		b.Fatalf("go build goloop: %v\n%s", err, out)
 	}
 	const calls = 50000

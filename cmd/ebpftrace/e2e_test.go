@@ -43,9 +43,11 @@ func TestMain(m *testing.M) {
 	bin.gocalls = filepath.Join(dir, "gocalls")
 	bin.stripped = filepath.Join(dir, "gocalls-stripped")
 	for out, pkg := range map[string]string{bin.ebpftrace: ".", bin.syscaller: "../../examples/syscaller", bin.gocalls: "../../examples/gocalls", bin.stripped: "strip:../../examples/gocalls"} {
-		args := []string{"build", "-o", out, pkg}
+		// -buildvcs=false: the checkout may belong to another user (CI),
+		// whose git then refuses to report the VCS status.
+		args := []string{"build", "-buildvcs=false", "-o", out, pkg}
 		if p, ok := strings.CutPrefix(pkg, "strip:"); ok {
-			args = []string{"build", "-ldflags=-s -w", "-o", out, p}
+			args = []string{"build", "-buildvcs=false", "-ldflags=-s -w", "-o", out, p}
 		}
 		cmd := exec.Command("go", args...)
 		cmd.Stderr = os.Stderr
