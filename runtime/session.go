@@ -139,8 +139,8 @@ func (s *Session) runOnce(kind compiler.AttachKind) error {
 }
 
 // Run reads events and prints periodic aggregations until ctx ends or an
-// exit() stage fires, then detaches every probe, runs end(), prints what
-// is left in the ring buffer and the aggregations, and unloads everything.
+// exit() stage fires, then runs end(), prints what is left in the ring
+// buffer and the aggregations, and detaches and unloads everything.
 func (s *Session) Run(ctx context.Context) error {
 	defer s.Close()
 	ctx, stop := context.WithCancel(ctx)
@@ -190,11 +190,6 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case a := <-tick:
-			if !s.opts.JSON {
-				s.mu.Lock()
-				fmt.Fprintln(s.opts.Stdout, time.Now().Format("15:04:05"))
-				s.mu.Unlock()
-			}
 			if err := s.printAggregationAt(a, time.Now()); err != nil {
 				errs = append(errs, err)
 			}
@@ -297,7 +292,7 @@ func (s *Session) printAggregation(a *compiler.Aggregation) error {
 }
 
 // printAggregationAt prints an aggregation; a non-zero at is the time of a
-// periodic print, shown in JSON.
+// periodic print: a HH:MM:SS line above the text, a "time" in JSON.
 func (s *Session) printAggregationAt(a *compiler.Aggregation, at time.Time) error {
 	agg, err := readAggregation(a, s.l.maps[a.Map], s.dec)
 	if err != nil {
@@ -308,6 +303,9 @@ func (s *Session) printAggregationAt(a *compiler.Aggregation, at time.Time) erro
 	defer s.mu.Unlock()
 	if s.opts.JSON {
 		return sink.WriteJSON(s.opts.Stdout, agg)
+	}
+	if !at.IsZero() {
+		fmt.Fprintln(s.opts.Stdout, at.Format("15:04:05"))
 	}
 	return sink.WriteText(s.opts.Stdout, agg)
 }
