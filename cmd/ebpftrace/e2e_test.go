@@ -933,3 +933,15 @@ func TestFullMapIsReported(t *testing.T) {
 		t.Errorf("kept %d keys (want 10240) and reported %d lost (want %d)\n%s", kept, lost, n-10240, r.stderr)
 	}
 }
+
+// TestProgramOnStdin: with no program and standard input not a terminal,
+// what it reads runs as a script.
+func TestProgramOnStdin(t *testing.T) {
+	needRoot(t)
+	script := filepath.Join(t.TempDir(), "in.ebt")
+	os.WriteFile(script, []byte("n := 42\ninterval(\"50ms\").print(\"n=%d\", n).exit()\n"), 0o644)
+	r := trace(t, script).mustSucceed(t)
+	if r.stdout != "n=42\n" {
+		t.Errorf("stdout %q, want n=42", r.stdout)
+	}
+}
