@@ -10,14 +10,27 @@ import (
 )
 
 // .latency(end) pairs this probe with a later one on the same goroutine
-// (on Go binaries) or thread: the start probe records the time in an LRU
-// hash keyed by {pid, goid} or by pid_tgid; the end probe looks it up,
-// deletes it and continues the chain with `elapsed` = ns between the two.
-// One slot per key, as bpftrace's @start[tid]: a Go function whose prologue
-// grows the stack fires its entry probe twice, and the later time wins.
+// (on Go binaries) or thread: the start probe pushes the time on a stack
+// kept in an LRU hash keyed by {pid, goid} or by pid_tgid; the end probe
+// pops it and continues the chain with `elapsed` = ns between the two, so
+// recursive calls pair each with its own return. (A Go entry uprobe sits
+// past the stack check, so a call that grows the stack pushes once.) With
+// explicit keys, latency(end, startKey, endKey), there is one start time
+// per key, as bpftrace's @start[key].
 
 // latencyEntries bounds in-flight pairs; LRU drops the oldest unmatched.
 const latencyEntries = 65536
+
+// Without explicit keys each goroutine or thread has a stack of start
+// times: a depth word, then latencyDepth times. Calls nested deeper than
+// that are not timed (their returns still pop). The map is allocated as
+// goroutines call in, and an entry is deleted when its depth is back to 0.
+const (
+	latencyDepth        = 128
+	latencyValueSize    = 8 + 8*latencyDepth
+	latencyStackEntries = 16384
+	bpfFNoPrealloc      = 1 // BPF_F_NO_PREALLOC
+)
 
 func init() {
 	stages["latency"] = &stage{
@@ -66,54 +79,28 @@ func (pb *progBuilder) compileLatency(st *dsl.Statement, src *dsl.Call, before [
 		byGoid = byGoid && t.goidOff > 0
 	}
 	name := fmt.Sprintf("ebt_l%d", len(pb.out.Spec.Maps))
-	pb.out.Spec.Maps[name] = &ebpf.MapSpec{Name: name, Type: ebpf.LRUHash, KeySize: 16, ValueSize: 8, MaxEntries: latencyEntries}
-
-	record := hooks{post: func(cc *chainCtx) error {
-		g := cc.g
-		g.at(lat.Pos, "latency")
-		mark := g.stackMark()
-		key, err := cc.latencyKey(byGoid, startKey)
-		if err != nil {
-			return err
-		}
-		ts := g.alloc(8)
-		g.call(asm.FnKtimeGetNs)
-		g.emit(asm.StoreMem(asm.R10, ts, asm.R0, asm.DWord))
-		g.mapPtr(asm.R1, name)
-		g.stackPtr(asm.R2, key)
-		g.stackPtr(asm.R3, ts)
-		g.emit(asm.Mov.Imm(asm.R4, int32(ebpf.UpdateAny)))
-		g.call(asm.FnMapUpdateElem)
-		g.release(mark)
-		return nil
-	}}
+	var record, match hooks
+	if startKey != nil {
+		// Explicit keys: one start time per key, a later start replaces it.
+		pb.out.Spec.Maps[name] = &ebpf.MapSpec{Name: name, Type: ebpf.LRUHash, KeySize: 16, ValueSize: 8, MaxEntries: latencyEntries}
+		record = hooks{post: func(cc *chainCtx) error { return cc.latencyRecordOne(lat, name, byGoid, startKey) }}
+		match = hooks{pre: func(cc *chainCtx) error { return cc.latencyMatchOne(lat, name, byGoid, endKey) }}
+	} else {
+		// Per goroutine or thread: a stack of start times, so that nested
+		// and recursive calls pair each with its own return.
+		pb.out.Spec.Maps[name] = &ebpf.MapSpec{Name: name, Type: ebpf.Hash, KeySize: 16, ValueSize: latencyValueSize, MaxEntries: latencyStackEntries, Flags: bpfFNoPrealloc}
+		// A new stack starts from a zeroed value larger than the BPF stack:
+		// the one slot of an array nobody writes.
+		zeros := name + "z"
+		pb.out.Spec.Maps[zeros] = &ebpf.MapSpec{Name: zeros, Type: ebpf.Array, KeySize: 4, ValueSize: latencyValueSize, MaxEntries: 1}
+		record = hooks{post: func(cc *chainCtx) error { return cc.latencyPush(lat, name, zeros, byGoid) }}
+		match = hooks{pre: func(cc *chainCtx) error { return cc.latencyPop(lat, name, byGoid) }}
+	}
 	for _, t := range starts {
 		if err := pb.compileTarget(st, src, before, t, record); err != nil {
 			return err
 		}
 	}
-	match := hooks{pre: func(cc *chainCtx) error {
-		g := cc.g
-		g.at(lat.Pos, "latency")
-		cc.latency = g.alloc(8) // kept for the whole program
-		mark := g.stackMark()
-		key, err := cc.latencyKey(byGoid, endKey)
-		if err != nil {
-			return err
-		}
-		g.mapPtr(asm.R1, name)
-		g.stackPtr(asm.R2, key)
-		g.call(asm.FnMapLookupElem)
-		g.emit(asm.JEq.Imm(asm.R0, 0, cc.exit))
-		g.emit(asm.LoadMem(asm.R7, asm.R0, 0, asm.DWord))
-		g.call(asm.FnKtimeGetNs)
-		g.emit(asm.Sub.Reg(asm.R0, asm.R7), asm.StoreMem(asm.R10, cc.latency, asm.R0, asm.DWord))
-		g.mapPtr(asm.R1, name)
-		g.stackPtr(asm.R2, key)
-		g.call(asm.FnMapDeleteElem)
-		g.release(mark)
-		return nil
-	}}
 	all := append(append([]*dsl.Call{}, endStages...), after...)
 	if err := checkStages(all); err != nil {
 		return err
@@ -177,4 +164,139 @@ func (cc *chainCtx) latencyKey(byGoid bool, k dsl.Expr) (int16, error) {
 	g.emit(asm.StoreMem(asm.R10, key+8, r, asm.DWord))
 	g.freeVal(v)
 	return key, nil
+}
+
+func (cc *chainCtx) latencyRecordOne(lat *dsl.Call, name string, byGoid bool, startKey dsl.Expr) error {
+	g := cc.g
+	g.at(lat.Pos, "latency")
+	mark := g.stackMark()
+	key, err := cc.latencyKey(byGoid, startKey)
+	if err != nil {
+		return err
+	}
+	ts := g.alloc(8)
+	g.call(asm.FnKtimeGetNs)
+	g.emit(asm.StoreMem(asm.R10, ts, asm.R0, asm.DWord))
+	g.mapPtr(asm.R1, name)
+	g.stackPtr(asm.R2, key)
+	g.stackPtr(asm.R3, ts)
+	g.emit(asm.Mov.Imm(asm.R4, int32(ebpf.UpdateAny)))
+	g.call(asm.FnMapUpdateElem)
+	g.release(mark)
+	return nil
+}
+
+func (cc *chainCtx) latencyMatchOne(lat *dsl.Call, name string, byGoid bool, endKey dsl.Expr) error {
+	g := cc.g
+	g.at(lat.Pos, "latency")
+	cc.latency = g.alloc(8) // kept for the whole program
+	mark := g.stackMark()
+	key, err := cc.latencyKey(byGoid, endKey)
+	if err != nil {
+		return err
+	}
+	start := g.newVal()
+	g.mapPtr(asm.R1, name)
+	g.stackPtr(asm.R2, key)
+	g.call(asm.FnMapLookupElem)
+	g.emit(asm.JEq.Imm(asm.R0, 0, cc.exit), asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord))
+	g.store(start, asm.R1)
+	g.call(asm.FnKtimeGetNs)
+	r := g.load(start, asm.R1)
+	g.emit(asm.Sub.Reg(asm.R0, r), asm.StoreMem(asm.R10, cc.latency, asm.R0, asm.DWord))
+	g.freeVal(start)
+	g.mapPtr(asm.R1, name)
+	g.stackPtr(asm.R2, key)
+	g.call(asm.FnMapDeleteElem)
+	g.release(mark)
+	return nil
+}
+
+// latencyPush records the time on this goroutine's or thread's stack.
+func (cc *chainCtx) latencyPush(lat *dsl.Call, name, zeros string, byGoid bool) error {
+	g := cc.g
+	g.at(lat.Pos, "latency")
+	mark := g.stackMark()
+	key, err := cc.latencyKey(byGoid, nil)
+	if err != nil {
+		return err
+	}
+	now := g.newVal()
+	g.call(asm.FnKtimeGetNs)
+	g.store(now, asm.R0)
+	have := g.newLabel("latstack")
+	g.mapPtr(asm.R1, name)
+	g.stackPtr(asm.R2, key)
+	g.call(asm.FnMapLookupElem)
+	g.emit(asm.JNE.Imm(asm.R0, 0, have))
+	done := g.newLabel("latpushed")
+	zkey := g.alloc(8)
+	g.emit(storeDW(asm.R10, zkey, 0))
+	g.mapPtr(asm.R1, zeros)
+	g.stackPtr(asm.R2, zkey)
+	g.call(asm.FnMapLookupElem)
+	g.emit(asm.JEq.Imm(asm.R0, 0, done), asm.Mov.Reg(asm.R3, asm.R0))
+	g.mapPtr(asm.R1, name)
+	g.stackPtr(asm.R2, key)
+	g.emit(asm.Mov.Imm(asm.R4, int32(ebpf.UpdateNoExist)))
+	g.call(asm.FnMapUpdateElem)
+	g.mapPtr(asm.R1, name)
+	g.stackPtr(asm.R2, key)
+	g.call(asm.FnMapLookupElem)
+	g.emit(asm.JEq.Imm(asm.R0, 0, done))
+	g.mark(have)
+	// R1 = depth; times[depth] = now when depth < latencyDepth; depth++.
+	deep := g.newLabel("latdeep")
+	g.emit(asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.JGE.Imm(asm.R1, latencyDepth, deep),
+		asm.Mov.Reg(asm.R2, asm.R1), asm.LSh.Imm(asm.R2, 3),
+		asm.Mov.Reg(asm.R3, asm.R0), asm.Add.Reg(asm.R3, asm.R2))
+	r := g.load(now, asm.R4)
+	g.emit(asm.StoreMem(asm.R3, 8, r, asm.DWord))
+	g.mark(deep)
+	g.emit(asm.Add.Imm(asm.R1, 1), asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord))
+	g.mark(done)
+	g.freeVal(now)
+	g.release(mark)
+	return nil
+}
+
+// latencyPop takes the newest start time off the stack into `elapsed`;
+// an end without a start, or deeper than the stack keeps, ends the program.
+func (cc *chainCtx) latencyPop(lat *dsl.Call, name string, byGoid bool) error {
+	g := cc.g
+	g.at(lat.Pos, "latency")
+	cc.latency = g.alloc(8) // kept for the whole program
+	mark := g.stackMark()
+	key, err := cc.latencyKey(byGoid, nil)
+	if err != nil {
+		return err
+	}
+	now := g.newVal()
+	g.call(asm.FnKtimeGetNs)
+	g.store(now, asm.R0)
+	g.mapPtr(asm.R1, name)
+	g.stackPtr(asm.R2, key)
+	g.call(asm.FnMapLookupElem)
+	g.emit(asm.JEq.Imm(asm.R0, 0, cc.exit),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.JEq.Imm(asm.R1, 0, cc.exit),
+		asm.Add.Imm(asm.R1, -1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.JGE.Imm(asm.R1, latencyDepth, cc.exit),
+		asm.Mov.Reg(asm.R4, asm.R1),
+		asm.LSh.Imm(asm.R1, 3), asm.Add.Reg(asm.R1, asm.R0),
+		asm.LoadMem(asm.R2, asm.R1, 8, asm.DWord))
+	r := g.load(now, asm.R3)
+	g.emit(asm.Sub.Reg(r, asm.R2), asm.StoreMem(asm.R10, cc.latency, r, asm.DWord))
+	// Back to depth 0: the goroutine or thread has no call in flight.
+	kept := g.newLabel("latkept")
+	g.emit(asm.JNE.Imm(asm.R4, 0, kept))
+	g.mapPtr(asm.R1, name)
+	g.stackPtr(asm.R2, key)
+	g.call(asm.FnMapDeleteElem)
+	g.mark(kept)
+	g.freeVal(now)
+	g.release(mark)
+	return nil
 }

@@ -794,8 +794,12 @@ uprobe(%q, "main.add").sum(arg1).as("b")`, g, g, g, g), "1000", []string{"@count
 		{"latency pairs every call", fmt.Sprintf(`uprobe(%q, "main.add").latency(uretprobe(%q, "main.add")).count()
 uprobe(%q, "main.add").latency(uretprobe(%q, "main.add")).filter(elapsed > 0 && elapsed < 1000000000).count().as("sane")`, g, g, g, g), "500",
 			[]string{"@count: 500\n", "@sane: 500\n"}},
-		{"latency through recursion and stack copies", fmt.Sprintf(`uprobe(%q, "main.work").latency(uretprobe(%q, "main.work")).by(goid).count()`, g, g), "1",
+		{"latency per goroutine", fmt.Sprintf(`uprobe(%q, "main.work").latency(uretprobe(%q, "main.work")).by(goid).count()`, g, g), "1",
 			[]string{"]: 10\n"}},
+		{"latency through recursion and stack copies", fmt.Sprintf(`uprobe(%q, "main.depth").latency(uretprobe(%q, "main.depth")).count()
+uprobe(%q, "main.depth").latency(uretprobe(%q, "main.depth")).max(elapsed)
+uprobe(%q, "main.depth").latency(uretprobe(%q, "main.depth")).min(elapsed)`, g, g, g, g, g, g), "1",
+			[]string{"@count: 65\n"}},
 		{"goroutines", fmt.Sprintf(`uprobe(%q, "main.work").by(goid).count()
 uprobe(%q, "main.work").filter(goid > 1).count().as("nonmain")`, g, g), "1", []string{"@nonmain: 40\n"}},
 		{"glob", fmt.Sprintf(`uprobe(%q, "main.*d*").by(probe).count()`, g), "3",
@@ -815,6 +819,16 @@ uretprobe(%q, "main.depth").count()`, bin.stripped, bin.stripped), "10", []strin
 			}
 			r := trace(t, "", "-e", tt.prog, "-c", target+" "+tt.n).mustSucceed(t)
 			wantLines(t, r, tt.want...)
+			if tt.name == "latency through recursion and stack copies" {
+				// Each call pairs with its own return: the outermost lasts
+				// through all 64 calls it makes, the innermost through none.
+				var lo, hi int64
+				fmt.Sscan(regexp.MustCompile(`@min: (\d+)`).FindStringSubmatch(r.stdout+"@min: 0")[1], &lo)
+				fmt.Sscan(regexp.MustCompile(`@max: (\d+)`).FindStringSubmatch(r.stdout+"@max: 0")[1], &hi)
+				if lo <= 0 || hi < 10*lo {
+					t.Errorf("min %d ns, max %d ns: nested calls did not pair with their own returns", lo, hi)
+				}
+			}
 			if tt.name == "goroutines" && strings.Count(r.stdout, "]: 10\n") != 4 {
 				t.Errorf("want 4 goroutines with 10 calls each:\n%s", r.stdout)
 			}
