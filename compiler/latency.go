@@ -186,12 +186,20 @@ func (cc *chainCtx) latencyRecordOne(lat *dsl.Call, name string, byGoid bool, st
 	return nil
 }
 
-func (cc *chainCtx) latencyMatchOne(lat *dsl.Call, name string, byGoid bool, endKey dsl.Expr) error {
+// latencyEnd starts an end probe's code: the slot `elapsed` reads, kept
+// for the whole program, then the pairing key (released with mark).
+func (cc *chainCtx) latencyEnd(lat *dsl.Call, byGoid bool, k dsl.Expr) (mark int, key int16, err error) {
 	g := cc.g
 	g.at(lat.Pos, "latency")
-	cc.latency = g.alloc(8) // kept for the whole program
-	mark := g.stackMark()
-	key, err := cc.latencyKey(byGoid, endKey)
+	cc.latency = g.alloc(8)
+	mark = g.stackMark()
+	key, err = cc.latencyKey(byGoid, k)
+	return mark, key, err
+}
+
+func (cc *chainCtx) latencyMatchOne(lat *dsl.Call, name string, byGoid bool, endKey dsl.Expr) error {
+	g := cc.g
+	mark, key, err := cc.latencyEnd(lat, byGoid, endKey)
 	if err != nil {
 		return err
 	}
@@ -265,10 +273,7 @@ func (cc *chainCtx) latencyPush(lat *dsl.Call, name, zeros string, byGoid bool) 
 // an end without a start, or deeper than the stack keeps, ends the program.
 func (cc *chainCtx) latencyPop(lat *dsl.Call, name string, byGoid bool) error {
 	g := cc.g
-	g.at(lat.Pos, "latency")
-	cc.latency = g.alloc(8) // kept for the whole program
-	mark := g.stackMark()
-	key, err := cc.latencyKey(byGoid, nil)
+	mark, key, err := cc.latencyEnd(lat, byGoid, nil)
 	if err != nil {
 		return err
 	}

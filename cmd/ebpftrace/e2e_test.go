@@ -823,8 +823,8 @@ uretprobe(%q, "main.depth").count()`, bin.stripped, bin.stripped), "10", []strin
 				// Each call pairs with its own return: the outermost lasts
 				// through all 64 calls it makes, the innermost through none.
 				var lo, hi int64
-				fmt.Sscan(regexp.MustCompile(`@min: (\d+)`).FindStringSubmatch(r.stdout+"@min: 0")[1], &lo)
-				fmt.Sscan(regexp.MustCompile(`@max: (\d+)`).FindStringSubmatch(r.stdout+"@max: 0")[1], &hi)
+				fmt.Sscan(regexp.MustCompile(`@min: (\d+)`).FindStringSubmatch(r.stdout + "@min: 0")[1], &lo)
+				fmt.Sscan(regexp.MustCompile(`@max: (\d+)`).FindStringSubmatch(r.stdout + "@max: 0")[1], &hi)
 				if lo <= 0 || hi < 10*lo {
 					t.Errorf("min %d ns, max %d ns: nested calls did not pair with their own returns", lo, hi)
 				}
