@@ -122,18 +122,21 @@ func cTypeName(t btf.Type) string {
 	return fmt.Sprintf("%T", t)
 }
 
+// members returns the members of a struct or union, nil for other types.
+func members(t btf.Type) []btf.Member {
+	switch v := btf.UnderlyingType(t).(type) {
+	case *btf.Struct:
+		return v.Members
+	case *btf.Union:
+		return v.Members
+	}
+	return nil
+}
+
 // member finds a named member of a struct or union, looking inside
 // anonymous members, and returns its offset in bits.
 func member(t btf.Type, name string) (*btf.Member, btf.Bits, bool) {
-	var ms []btf.Member
-	switch v := btf.UnderlyingType(t).(type) {
-	case *btf.Struct:
-		ms = v.Members
-	case *btf.Union:
-		ms = v.Members
-	default:
-		return nil, 0, false
-	}
+	ms := members(t)
 	for i := range ms {
 		m := &ms[i]
 		if m.Name == name {
@@ -150,15 +153,8 @@ func member(t btf.Type, name string) (*btf.Member, btf.Bits, bool) {
 
 // memberNames lists the members reachable by name, for suggestions.
 func memberNames(t btf.Type) []string {
-	var ms []btf.Member
-	switch v := btf.UnderlyingType(t).(type) {
-	case *btf.Struct:
-		ms = v.Members
-	case *btf.Union:
-		ms = v.Members
-	}
 	var out []string
-	for _, m := range ms {
+	for _, m := range members(t) {
 		if m.Name == "" {
 			out = append(out, memberNames(m.Type)...)
 		} else {

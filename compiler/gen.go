@@ -50,7 +50,6 @@ type gen struct {
 
 	freeRegs  []asm.Register
 	stackUsed int // bytes of stack in use, slots live at -stackUsed
-	stackMax  int
 }
 
 func newGen() *gen {
@@ -122,9 +121,6 @@ func isExit(ins asm.Instruction) bool { return ins.OpCode.JumpOp() == asm.Exit }
 func (g *gen) alloc(n int) int16 {
 	n = (n + 7) &^ 7
 	g.stackUsed += n
-	if g.stackUsed > g.stackMax {
-		g.stackMax = g.stackUsed
-	}
 	return int16(-g.stackUsed)
 }
 
@@ -209,17 +205,6 @@ func (g *gen) stackPtr(r asm.Register, off int16) {
 // mapPtr loads the address of map name into r.
 func (g *gen) mapPtr(r asm.Register, name string) {
 	g.emit(asm.LoadMapPtr(r, 0).WithReference(name))
-}
-
-// copyBytes copies n bytes (a multiple of 8) from src+srcOff to dst+dstOff
-// through R0; both are registers or R10.
-func (g *gen) copyBytes(dst asm.Register, dstOff int16, src asm.Register, srcOff int16, n int) {
-	for i := 0; i < n; i += 8 {
-		g.emit(
-			asm.LoadMem(asm.R0, src, srcOff+int16(i), asm.DWord),
-			asm.StoreMem(dst, dstOff+int16(i), asm.R0, asm.DWord),
-		)
-	}
 }
 
 // Position returns the source place and text of the instruction's node;

@@ -58,7 +58,6 @@ var (
 	tUint64 = &Type{Kind: TInt, Size: 8}
 	tUint32 = &Type{Kind: TInt, Size: 4}
 	tBool   = &Type{Kind: TInt, Size: 8, Signed: true, CType: "bool"}
-	tVoid   = &Type{Kind: TVoid}
 	tComm   = &Type{Kind: TString, Size: 16}
 )
 

@@ -15,11 +15,6 @@ import (
 	"github.com/ebpftrace/ebpftrace/internal/tracefs"
 )
 
-// listProbes prints the probes matching pattern, one a line.
-func listProbes(pattern string, stdout, stderr io.Writer) int {
-	return listProbesVerbose(pattern, false, stdout, stderr)
-}
-
 // listProbesVerbose prints the probes matching pattern: tracepoints (from
 // tracefs), raw tracepoints and kernel functions (from kernel BTF). A
 // pattern may name the kind, `kprobe:vfs_*`; without one it matches every
