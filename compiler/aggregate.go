@@ -271,12 +271,8 @@ func (cc *chainCtx) writeKey(k dsl.Expr, off int16) {
 }
 
 // fillsSlot reports whether writing key k writes every byte of its slot:
-// numbers are stored as whole words, comm is padded by its helper.
+// numbers are stored as whole words, padded strings (comm) by their helper.
 func fillsSlot(cc *chainCtx, k dsl.Expr) bool {
 	t := cc.types[k]
-	if t.Kind != TString {
-		return true
-	}
-	id, ok := k.(*dsl.Ident)
-	return ok && id.Name == "comm" && t.slotSize() == t.Size
+	return t.Kind != TString || t.padded && t.slotSize() == t.Size
 }

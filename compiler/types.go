@@ -41,6 +41,9 @@ type Type struct {
 	// Show is how the runtime shows the value: "" as it is, or one of
 	// "ksym", "usym", "ipv4", "ipv6", "kstack", "ustack".
 	Show string
+	// padded: whatever produces this string writes its whole buffer
+	// (get_current_comm pads with NULs), so keys need not zero it first.
+	padded bool
 	// btf is the kernel type of a struct, or the target of a pointer.
 	btf btf.Type
 	// bitOff and bitSize locate a bitfield member within the bytes read.
@@ -58,7 +61,7 @@ var (
 	tUint64 = &Type{Kind: TInt, Size: 8}
 	tUint32 = &Type{Kind: TInt, Size: 4}
 	tBool   = &Type{Kind: TInt, Size: 8, Signed: true, CType: "bool"}
-	tComm   = &Type{Kind: TString, Size: 16}
+	tComm   = &Type{Kind: TString, Size: 16, padded: true}
 )
 
 // defaultStrLen is the buffer str() reads into when no length is given,
