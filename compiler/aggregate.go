@@ -6,58 +6,112 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 
+	"github.com/ebpftrace/ebpftrace/compiler/agg"
 	"github.com/ebpftrace/ebpftrace/dsl"
 )
 
-// maxKeys is the size of a keyed aggregation's hash map (bpftrace's
-// default is 4096; a busy host has more comms or pids than that).
-const maxKeys = 10240
+// MaxKeys is how many keys a by() aggregation's hash map holds
+// (bpftrace's default is 4096; a busy host has more comms or pids).
+const MaxKeys = 10240
 
-// MaxKeys is how many keys a by() aggregation holds.
-const MaxKeys = maxKeys
+// aggUse is what an aggregation stage's check leaves for its gen: the map,
+// the by() keys before it and the value expression.
+type aggUse struct {
+	a     *Aggregation
+	keys  []dsl.Expr
+	value dsl.Expr
+}
+
+// aggStage is the stage of an aggregation kind: kind(value?, params…).
+func aggStage(k *agg.Kind) *stage {
+	n := k.Params
+	if k.Value {
+		n++
+	}
+	return &stage{
+		name: k.Name, usage: k.Usage, doc: k.Doc, minArgs: n, maxArgs: n,
+		check: func(cc *chainCtx, call *dsl.Call) error { return cc.checkAggregation(call, k) },
+		gen:   func(cc *chainCtx, call *dsl.Call) { cc.genAggregation(call) },
+	}
+}
+
+func (cc *chainCtx) checkAggregation(call *dsl.Call, k *agg.Kind) error {
+	u := &aggUse{keys: cc.keys}
+	args := call.Args
+	if k.Value {
+		u.value, args = args[0], args[1:]
+		t, err := cc.typeOf(u.value)
+		if err != nil {
+			return err
+		}
+		if t.Kind != TInt && t.Kind != TPtr {
+			return dsl.Errorf(u.value.Position(), "%s takes a number, not %s", k.Name, t)
+		}
+	}
+	var p agg.Params
+	if k.Params > 0 {
+		var n [3]int64
+		for i, a := range args {
+			v, ok := constInt(a)
+			if !ok {
+				return dsl.Errorf(a.Position(), "%s's parameters after the value must be integer constants", k.Name)
+			}
+			n[i] = v
+		}
+		p = agg.Params{Min: n[0], Max: n[1], Step: n[2]}
+		if i, msg := k.CheckParams(p); msg != "" {
+			return dsl.Errorf(args[i].Position(), "%s", msg)
+		}
+	}
+	a, err := cc.prog.aggregation(call, k, p, cc)
+	if err != nil {
+		return err
+	}
+	a.Signed = u.value != nil && cc.types[u.value].Signed
+	u.a = a
+	cc.agg = a
+	cc.aggs[call] = u
+	return nil
+}
 
 // aggregation returns the Aggregation of stage call, creating it for the
 // first target; later targets of a wildcard probe share its map.
-func (pb *progBuilder) aggregation(call *dsl.Call, kind AggKind, cc *chainCtx, spec LHistSpec) (*Aggregation, error) {
+func (pb *progBuilder) aggregation(call *dsl.Call, k *agg.Kind, p agg.Params, cc *chainCtx) (*Aggregation, error) {
 	var keys []Field
 	off := 0
-	for _, k := range cc.keys {
-		t := cc.types[k]
-		keys = append(keys, fieldFor(dsl.ExprString(k), t, off))
+	for _, key := range cc.keys {
+		t := cc.types[key]
+		keys = append(keys, fieldFor(dsl.ExprString(key), t, off))
 		off += t.slotSize()
 	}
 	if a, ok := pb.aggByStage[call]; ok {
 		if fmt.Sprint(a.Keys) != fmt.Sprint(keys) {
-			return nil, dsl.Errorf(call.Pos, "the keys of this %s have different types on %s than on the first probe it matched", kind, cc.t.name)
+			return nil, dsl.Errorf(call.Pos, "the keys of this %s have different types on %s than on the first probe it matched", k.Name, cc.t.name)
 		}
 		return a, nil
 	}
 	a := &Aggregation{
-		Name:      kind.String(),
-		Kind:      kind,
-		Map:       fmt.Sprintf("ebt_a%d", len(pb.out.Aggregations)),
-		Array:     len(keys) == 0,
-		Keys:      keys,
-		KeySize:   off,
-		ValueSize: kind.valueSize(),
-		LHist:     spec,
-		Pos:       call.Pos,
+		Name:    k.Name,
+		Kind:    k,
+		Params:  p,
+		Map:     fmt.Sprintf("ebt_a%d", len(pb.out.Aggregations)),
+		Array:   len(keys) == 0,
+		Keys:    keys,
+		KeySize: off,
+		Pos:     call.Pos,
 	}
-	ms := &ebpf.MapSpec{Name: a.Map, ValueSize: uint32(a.ValueSize)}
+	ms := &ebpf.MapSpec{Name: a.Map, ValueSize: uint32(k.ValueSize())}
 	if a.Array {
 		ms.Type, ms.KeySize, ms.MaxEntries = ebpf.PerCPUArray, 4, 1
-		switch kind {
-		case AggHist:
-			ms.MaxEntries = histBuckets
-		case AggLHist:
-			ms.MaxEntries = uint32(spec.Buckets())
+		if k.Histogram() {
+			ms.MaxEntries = uint32(k.Buckets(p))
 		}
 		a.KeySize = 4
 	} else {
-		if kind == AggHist || kind == AggLHist {
+		if k.Histogram() {
 			a.KeySize += 8
 		}
-		ms.Type, ms.KeySize, ms.MaxEntries = ebpf.PerCPUHash, uint32(a.KeySize), maxKeys
+		ms.Type, ms.KeySize, ms.MaxEntries = ebpf.PerCPUHash, uint32(a.KeySize), MaxKeys
 	}
 	pb.out.Spec.Maps[a.Map] = ms
 	pb.out.Aggregations = append(pb.out.Aggregations, a)
@@ -65,45 +119,27 @@ func (pb *progBuilder) aggregation(call *dsl.Call, kind AggKind, cc *chainCtx, s
 	return a, nil
 }
 
-// genAggregation emits the update of an aggregation stage.
-func (cc *chainCtx) genAggregation(call *dsl.Call, kind AggKind) error {
-	var ve dsl.Expr
-	if kind != AggCount {
-		ve = call.Args[0]
-		t, err := cc.typeOf(ve)
-		if err != nil {
-			return err
-		}
-		if t.Kind != TInt && t.Kind != TPtr {
-			return dsl.Errorf(ve.Position(), "%s takes a number, not %s", kind, t)
-		}
-	}
-	return cc.genAggregationSpec(call, kind, ve, LHistSpec{})
-}
-
-func (cc *chainCtx) genAggregationSpec(call *dsl.Call, kind AggKind, ve dsl.Expr, spec LHistSpec) error {
-	a, err := cc.prog.aggregation(call, kind, cc, spec)
-	if err != nil {
-		return err
-	}
-	cc.agg = a
+// genAggregation emits the update of an aggregation stage: find this
+// CPU's value for the key (inserting it the first time), then let the
+// kind fold the value in.
+func (cc *chainCtx) genAggregation(call *dsl.Call) {
+	u := cc.aggs[call]
+	a, k := u.a, u.a.Kind
 	g := cc.g
 	g.at(call.Pos, call.Name)
 	mark := g.stackMark()
 	var v val
-	if ve != nil {
-		v = cc.genScalar(ve)
+	if u.value != nil {
+		v = cc.genScalar(u.value)
 		g.at(call.Pos, call.Name)
 	}
-	signed := ve != nil && cc.types[ve].Signed
-	a.Signed = signed
 	skip := g.newLabel("aggdone")
 	var full string
-	bucketed := kind == AggHist || kind == AggLHist
 	if a.Array {
 		key := g.alloc(8)
-		if bucketed {
-			cc.genBucket(v, kind, spec)
+		if k.Histogram() {
+			g.loadInto(v, asm.R1)
+			k.Bucket(g, a.Params)
 			g.emit(asm.StoreMem(asm.R10, key, asm.R0, asm.Word))
 		} else {
 			g.emit(asm.StoreImm(asm.R10, key, 0, asm.Word))
@@ -116,17 +152,18 @@ func (cc *chainCtx) genAggregationSpec(call *dsl.Call, kind AggKind, ve dsl.Expr
 		key := g.alloc(a.KeySize)
 		// Hash keys must not hold stray bytes: zero what the keys will not
 		// write whole (strings read up to their NUL).
-		for i, k := range cc.keys {
-			if !fillsSlot(cc, k) {
+		for i, key2 := range u.keys {
+			if !fillsSlot(cc, key2) {
 				g.zero(key+int16(a.Keys[i].Offset), a.Keys[i].Size)
 			}
 		}
-		for i, k := range cc.keys {
-			cc.writeKey(k, key+int16(a.Keys[i].Offset))
+		for i, key2 := range u.keys {
+			cc.writeKey(key2, key+int16(a.Keys[i].Offset))
 		}
 		g.at(call.Pos, call.Name)
-		if bucketed {
-			cc.genBucket(v, kind, spec)
+		if k.Histogram() {
+			g.loadInto(v, asm.R1)
+			k.Bucket(g, a.Params)
 			g.emit(asm.StoreMem(asm.R10, key+int16(a.KeySize-8), asm.R0, asm.DWord))
 		}
 		have := g.newLabel("aggfound")
@@ -136,8 +173,8 @@ func (cc *chainCtx) genAggregationSpec(call *dsl.Call, kind AggKind, ve dsl.Expr
 		g.emit(asm.JNE.Imm(asm.R0, 0, have))
 		// First time for this key: insert zeros, then look it up again
 		// (another CPU may have inserted it meanwhile; NOEXIST keeps its).
-		zero := g.alloc(a.ValueSize)
-		g.zero(zero, a.ValueSize)
+		zero := g.alloc(k.ValueSize())
+		g.zero(zero, k.ValueSize())
 		g.mapPtr(asm.R1, a.Map)
 		g.stackPtr(asm.R2, key)
 		g.stackPtr(asm.R3, zero)
@@ -151,103 +188,27 @@ func (cc *chainCtx) genAggregationSpec(call *dsl.Call, kind AggKind, ve dsl.Expr
 		g.emit(asm.JEq.Imm(asm.R0, 0, full))
 		g.mark(have)
 	}
-	// R0 points at this CPU's value.
-	var rv asm.Register
-	if ve != nil && !bucketed {
-		rv = g.load(v, asm.R1)
+	// R0 points at this CPU's value; the kind wants the value in a
+	// register that is not R0–R3.
+	rv := asm.R4
+	if u.value != nil && !k.Histogram() {
+		if v.inReg {
+			rv = v.reg
+		} else {
+			g.emit(asm.LoadMem(asm.R4, asm.R10, v.off, asm.DWord))
+		}
 	}
-	switch kind {
-	case AggCount, AggHist, AggLHist:
-		incWord(g, 0)
-	case AggSum:
-		addWord(g, 0, rv)
-	case AggAvg:
-		addWord(g, 0, rv)
-		incWord(g, 8)
-	case AggMin, AggMax:
-		g.emit(asm.LoadMem(asm.R3, asm.R0, 8, asm.DWord))
-		setExtreme(g, kind == AggMin, signed, 0, rv, asm.R3)
-		g.emit(storeDW(asm.R0, 8, 1))
-	case AggStats:
-		g.emit(asm.LoadMem(asm.R3, asm.R0, 0, asm.DWord))
-		setExtreme(g, true, signed, 16, rv, asm.R3)
-		setExtreme(g, false, signed, 24, rv, asm.R3)
-		incWord(g, 0)
-		addWord(g, 8, rv)
-	}
+	k.Update(g, rv, a.Signed)
 	if !a.Array {
 		g.emit(asm.Ja.Label(skip))
 		g.mark(full)
-		cc.countLost(lostUpdates)
+		cc.countLost(LostUpdates)
 	}
 	g.mark(skip)
-	if ve != nil {
+	if u.value != nil {
 		g.freeVal(v)
 	}
 	g.release(mark)
-	return nil
-}
-
-// addWord adds register r to the word at R0+off.
-func addWord(g *gen, off int16, r asm.Register) {
-	g.emit(asm.LoadMem(asm.R2, asm.R0, off, asm.DWord), asm.Add.Reg(asm.R2, r), asm.StoreMem(asm.R0, off, asm.R2, asm.DWord))
-}
-
-// incWord adds one to the word at R0+off.
-func incWord(g *gen, off int16) {
-	g.emit(asm.LoadMem(asm.R2, asm.R0, off, asm.DWord), asm.Add.Imm(asm.R2, 1), asm.StoreMem(asm.R0, off, asm.R2, asm.DWord))
-}
-
-// setExtreme stores rv at R0+off when the slot is unset (set == 0) or rv
-// beats the value there.
-func setExtreme(g *gen, isMin, signed bool, off int16, rv, set asm.Register) {
-	store := g.newLabel("extreme")
-	keep := g.newLabel("keep")
-	g.emit(asm.JEq.Imm(set, 0, store), asm.LoadMem(asm.R2, asm.R0, off, asm.DWord))
-	var j asm.JumpOp
-	switch {
-	case isMin && signed:
-		j = asm.JSLE
-	case isMin:
-		j = asm.JLE
-	case signed:
-		j = asm.JSGE
-	default:
-		j = asm.JGE
-	}
-	g.emit(j.Reg(asm.R2, rv, keep))
-	g.mark(store)
-	g.emit(asm.StoreMem(asm.R0, off, rv, asm.DWord))
-	g.mark(keep)
-}
-
-// genBucket computes the bucket index of v into R0 (see Aggregation).
-func (cc *chainCtx) genBucket(v val, kind AggKind, spec LHistSpec) {
-	g := cc.g
-	done := g.newLabel("bucket")
-	g.loadInto(v, asm.R1)
-	g.emit(asm.Mov.Imm(asm.R0, 0))
-	if kind == AggHist {
-		g.emit(asm.JSLT.Imm(asm.R1, 0, done), asm.Mov.Imm(asm.R0, 1), asm.JEq.Imm(asm.R1, 0, done), asm.Mov.Imm(asm.R0, 2))
-		for _, k := range []int32{32, 16, 8, 4, 2, 1} {
-			next := g.newLabel("log2")
-			g.emit(asm.Mov.Reg(asm.R2, asm.R1), asm.RSh.Imm(asm.R2, k), asm.JEq.Imm(asm.R2, 0, next),
-				asm.Mov.Reg(asm.R1, asm.R2), asm.Add.Imm(asm.R0, k))
-			g.mark(next)
-		}
-		g.mark(done)
-		return
-	}
-	g.movImm(asm.R2, spec.Min)
-	g.emit(asm.JSLT.Reg(asm.R1, asm.R2, done))
-	g.movImm(asm.R0, int64(spec.Buckets()-1))
-	g.movImm(asm.R2, spec.Max)
-	g.emit(asm.JSGE.Reg(asm.R1, asm.R2, done))
-	g.movImm(asm.R2, spec.Min)
-	g.emit(asm.Sub.Reg(asm.R1, asm.R2))
-	g.movImm(asm.R2, spec.Step)
-	g.emit(asm.Div.Reg(asm.R1, asm.R2), asm.Add.Imm(asm.R1, 1), asm.Mov.Reg(asm.R0, asm.R1))
-	g.mark(done)
 }
 
 // writeKey evaluates key expression k into the stack key buffer at off.

@@ -306,7 +306,3 @@ func builtinFuncNames() []string {
 	sort.Strings(n)
 	return n
 }
-
-// BuiltinNames lists the values and functions a chain can use, for help and
-// completion.
-func BuiltinNames() (values, funcs []string) { return builtinValueNames(), builtinFuncNames() }

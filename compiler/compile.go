@@ -5,6 +5,7 @@ package compiler
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -36,6 +37,14 @@ type chainCtx struct {
 	// memberOff is the byte offset of each kernel struct member selected.
 	memberOff map[*dsl.Selector]int
 	keys      []dsl.Expr // by() keys for the next aggregation
+	// What each stage's check leaves for its code, by stage call.
+	events map[*dsl.Call]*Event
+	prints map[*dsl.Call]*printUse
+	aggs   map[*dsl.Call]*aggUse
+	// pendingSlot holds the record of each print before an exit() stage
+	// (events.go reserve); pending lists those slots.
+	pendingSlot map[*dsl.Call]int16
+	pending     []int16
 	// latency, when set, is the stack slot holding the ns since the
 	// paired start probe: `elapsed` after .latency().
 	latency int16
@@ -49,7 +58,6 @@ func Compile(p *dsl.Program, env *Env) (*Program, error) {
 		env: env,
 		out: &Program{
 			Source:  p.Source,
-			AST:     p,
 			Spec:    &ebpf.CollectionSpec{Maps: map[string]*ebpf.MapSpec{}, Programs: map[string]*ebpf.ProgramSpec{}},
 			Events:  map[uint32]*Event{},
 			StartNs: env.StartNs,
@@ -82,7 +90,7 @@ func (pb *progBuilder) nameAggregations() error {
 			byName[a.Name] = a
 			kept = append(kept, a)
 		case a.Named && first.Named:
-			if !sameLayout(first, a) {
+			if !first.SameShape(a) {
 				return dsl.Errorf(a.Pos, "@%s is already a %s with keys (%s) at %d:%d; give this one another name", a.Name, first.Kind, keyNames(first), first.Pos.Line, first.Pos.Col)
 			}
 			rename[a.Map] = first.Map
@@ -111,19 +119,6 @@ func (pb *progBuilder) nameAggregations() error {
 		}
 	}
 	return nil
-}
-
-// sameLayout: two aggregations hold the same values under the same keys.
-func sameLayout(a, b *Aggregation) bool {
-	return a.Kind == b.Kind && a.Array == b.Array && a.KeySize == b.KeySize && a.LHist == b.LHist && fmt.Sprint(keyKinds(a)) == fmt.Sprint(keyKinds(b))
-}
-
-func keyKinds(a *Aggregation) []string {
-	var out []string
-	for _, k := range a.Keys {
-		out = append(out, fmt.Sprint(k.Offset, k.Size, k.Kind, k.Signed, k.Show))
-	}
-	return out
 }
 
 func keyNames(a *Aggregation) string {
@@ -240,7 +235,7 @@ func providerOf(src *dsl.Call) (*provider, error) {
 	}
 	e := dsl.Errorf(src.Pos, "unknown probe %q", src.Name)
 	e.Hint = dsl.DidYouMean(src.Name, providerNames())
-	if _, isStage := stages[src.Name]; isStage {
+	if _, isStage := stageOf(src.Name); isStage {
 		e.Hint = src.Name + " is a stage; a chain starts with a probe, e.g. tracepoint(\"syscalls:sys_enter_read\")." + src.Name + "(…)"
 	}
 	return nil, e
@@ -250,7 +245,7 @@ func providerOf(src *dsl.Call) (*provider, error) {
 // arguments, before any code is generated.
 func checkStages(calls []*dsl.Call) error {
 	for _, s := range calls {
-		def, ok := stages[s.Name]
+		def, ok := stageOf(s.Name)
 		if !ok {
 			e := dsl.Errorf(s.Pos, "unknown stage %q", s.Name)
 			e.Hint = dsl.DidYouMean(s.Name, stageNames())
@@ -264,9 +259,11 @@ func checkStages(calls []*dsl.Call) error {
 }
 
 // hooks add code around a chain's stages: pre after the entry checks,
-// post after the last stage (latency() pairs two probes with them).
+// post after the last stage (latency() pairs two probes with them); check
+// types what they read, before the stages are checked.
 type hooks struct {
-	pre, post func(cc *chainCtx) error
+	check     func(cc *chainCtx) error
+	pre, post func(cc *chainCtx)
 }
 
 func (pb *progBuilder) compileChainHooks(st *dsl.Statement, src *dsl.Call, stageCalls []*dsl.Call, h hooks) error {
@@ -278,7 +275,7 @@ func (pb *progBuilder) compileChainHooks(st *dsl.Statement, src *dsl.Call, stage
 		return err
 	}
 	for i, s := range stageCalls {
-		if s.Name == "latency" && h.pre == nil && h.post == nil {
+		if s.Name == "latency" && h.check == nil {
 			return pb.compileLatency(st, src, stageCalls[:i], s, stageCalls[i+1:])
 		}
 	}
@@ -311,35 +308,70 @@ func (pb *progBuilder) compileTarget(st *dsl.Statement, src *dsl.Call, stageCall
 	return nil
 }
 
-// compileProbe compiles a chain for one target into one program.
+// compileProbe compiles a chain for one target into one program: first
+// every stage's type rule, so that no code is generated for a chain with
+// an error, then every stage's code.
 func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls []*dsl.Call, t *target, h hooks) (*Probe, error) {
 	g := newGen()
-	cc := &chainCtx{env: pb.env, prog: pb, t: t, g: g, types: map[dsl.Expr]*Type{}, memberOff: map[*dsl.Selector]int{}, exit: "exit"}
+	cc := &chainCtx{
+		env: pb.env, prog: pb, t: t, g: g, exit: "exit",
+		types: map[dsl.Expr]*Type{}, memberOff: map[*dsl.Selector]int{},
+		events: map[*dsl.Call]*Event{}, prints: map[*dsl.Call]*printUse{}, aggs: map[*dsl.Call]*aggUse{},
+		pendingSlot: map[*dsl.Call]int16{},
+	}
+	if h.check != nil {
+		if err := h.check(cc); err != nil {
+			return nil, err
+		}
+	}
+	defs := make([]*stage, len(stageCalls))
+	for i, s := range stageCalls {
+		defs[i], _ = stageOf(s.Name)
+		if err := defs[i].check(cc, s); err != nil {
+			return nil, err
+		}
+	}
+	if cc.agg != nil && st.Name != "" && cc.agg.Name == cc.agg.Kind.Name {
+		cc.agg.Name, cc.agg.Named = st.Name, true
+	}
+
 	g.at(src.Pos, t.name)
 	g.emit(asm.Mov.Reg(regCtx, asm.R1))
+	// Prints before an exit() keep their records in slots that every path
+	// to the end reads, so they are cleared first.
+	exitAt := slices.IndexFunc(stageCalls, func(c *dsl.Call) bool { return c.Name == "exit" })
+	for _, c := range stageCalls[:max(exitAt, 0)] {
+		if c.Name == "print" {
+			slot := g.alloc(8)
+			g.emit(storeDW(asm.R10, slot, 0))
+			cc.pendingSlot[c] = slot
+			cc.pending = append(cc.pending, slot)
+		}
+	}
+	if k := t.attach.Kind; k != AttachBegin && k != AttachEnd {
+		// Stopped: the runtime drains what was produced and prints the
+		// aggregations, which must not change meanwhile.
+		g.emit(asm.LoadMapValue(asm.R0, 0, 0).WithReference(pb.needControl()),
+			asm.LoadMem(asm.R0, asm.R0, 0, asm.DWord),
+			asm.JNE.Imm(asm.R0, 0, cc.exit))
+	}
 	if pb.env.PID != 0 && !t.noPIDFilter && !t.pidAttach {
 		g.call(asm.FnGetCurrentPidTgid)
 		g.emit(asm.RSh.Imm(asm.R0, 32), asm.JNE.Imm(asm.R0, int32(pb.env.PID), cc.exit))
 	}
 	if h.pre != nil {
-		if err := h.pre(cc); err != nil {
-			return nil, err
-		}
+		h.pre(cc)
 	}
-	for _, s := range stageCalls {
-		if err := stages[s.Name].apply(cc, s); err != nil {
-			return nil, err
+	for i, s := range stageCalls {
+		if defs[i].gen != nil {
+			defs[i].gen(cc, s)
 		}
 	}
 	if h.post != nil {
-		if err := h.post(cc); err != nil {
-			return nil, err
-		}
-	}
-	if cc.agg != nil && st.Name != "" && cc.agg.Name == cc.agg.Kind.String() {
-		cc.agg.Name, cc.agg.Named = st.Name, true
+		h.post(cc)
 	}
 	g.mark(cc.exit)
+	cc.settlePending(false)
 	g.emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
 	insns, err := g.finish()
 	if err != nil {
@@ -376,8 +408,8 @@ func (pb *progBuilder) probeIndex(name string) int {
 
 // Slots of the per-CPU counters of lost work (Program.Drops).
 const (
-	lostEvents  = 0 // records that did not fit in the ring buffer
-	lostUpdates = 1 // aggregation updates refused because the map was full
+	LostEvents  = 0 // records that did not fit in the ring buffer
+	LostUpdates = 1 // aggregation updates refused because the map was full
 )
 
 // needDrops adds the per-CPU counters of lost events and updates.
@@ -386,6 +418,16 @@ func (pb *progBuilder) needDrops() {
 		pb.out.Drops = "ebt_drops"
 		pb.out.Spec.Maps[pb.out.Drops] = &ebpf.MapSpec{Name: pb.out.Drops, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 2}
 	}
+}
+
+// needControl adds the control word every probe reads at entry: non-zero
+// once the runtime has stopped the program.
+func (pb *progBuilder) needControl() string {
+	if pb.out.Control == "" {
+		pb.out.Control = "ebt_ctl"
+		pb.out.Spec.Maps[pb.out.Control] = &ebpf.MapSpec{Name: pb.out.Control, Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1}
+	}
+	return pb.out.Control
 }
 
 // needRingBuf adds the event ring buffer and its drop counter.

@@ -107,11 +107,11 @@ func TestMapChoice(t *testing.T) {
 		{".sum(args.flags)", ebpf.PerCPUArray, 4, 8, 1},
 		{".avg(args.flags)", ebpf.PerCPUArray, 4, 16, 1},
 		{".stats(args.flags)", ebpf.PerCPUArray, 4, 32, 1},
-		{".hist(args.flags)", ebpf.PerCPUArray, 4, 8, histBuckets},
+		{".hist(args.flags)", ebpf.PerCPUArray, 4, 8, 66},
 		{".lhist(args.flags, 0, 100, 10)", ebpf.PerCPUArray, 4, 8, 12},
-		{".by(comm).count()", ebpf.PerCPUHash, 16, 8, maxKeys},
-		{".by(comm, pid).max(args.mode)", ebpf.PerCPUHash, 24, 16, maxKeys},
-		{".by(str(args.filename)).hist(args.flags)", ebpf.PerCPUHash, 72, 8, maxKeys},
+		{".by(comm).count()", ebpf.PerCPUHash, 16, 8, MaxKeys},
+		{".by(comm, pid).max(args.mode)", ebpf.PerCPUHash, 24, 16, MaxKeys},
+		{".by(str(args.filename)).hist(args.flags)", ebpf.PerCPUHash, 72, 8, MaxKeys},
 	}
 	for _, tt := range tests {
 		p, err := compile(t, open+tt.chain)
@@ -203,8 +203,8 @@ func TestAggregationNames(t *testing.T) {
 			}
 		}
 	}
-	if uses != 2 || len(p.Spec.Maps) != 3 {
-		t.Errorf("@x map used by %d programs (want 2), %d maps (want 3)", uses, len(p.Spec.Maps))
+	if uses != 2 || len(p.Spec.Maps) != 4 { // and the control word
+		t.Errorf("@x map used by %d programs (want 2), %d maps (want 4)", uses, len(p.Spec.Maps))
 	}
 	_, err = compile(t, open+`.count().as("x")`+"\n"+open+`.by(comm).count().as("x")`)
 	if err == nil || !strings.Contains(err.Error(), "@x is already a count with keys () at 1:41") {

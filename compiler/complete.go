@@ -52,7 +52,7 @@ func SourceDocs() []Doc {
 func StageDocs() []Doc {
 	var out []Doc
 	for _, n := range stageNames() {
-		s := stages[n]
+		s, _ := stageOf(n)
 		out = append(out, Doc{Name: n, Usage: s.usage, Doc: s.doc, MaxArgs: s.maxArgs})
 	}
 	return out

@@ -41,9 +41,19 @@ func fieldFor(name string, typ *Type, off int) Field {
 // let fill write the fields (the record's address is in the stack slot it
 // is given), submit. A full ring buffer counts a drop instead.
 func (cc *chainCtx) reserveAndSubmit(ev *Event, fill func(rec int16)) {
+	cc.reserve(ev, fill, 0)
+}
+
+// reserve is reserveAndSubmit; with a non-zero pending slot (a print
+// before an exit() stage) the record is left reserved there, for the
+// exit stage to discard or the program's end to submit.
+func (cc *chainCtx) reserve(ev *Event, fill func(rec int16), pending int16) {
 	g := cc.g
 	mark := g.stackMark()
-	rec := g.alloc(8)
+	rec := pending
+	if rec == 0 {
+		rec = g.alloc(8)
+	}
 	ok := g.newLabel("reserved")
 	done := g.newLabel("submitted")
 	g.mapPtr(asm.R1, cc.prog.out.RingBuf)
@@ -51,7 +61,7 @@ func (cc *chainCtx) reserveAndSubmit(ev *Event, fill func(rec int16)) {
 	g.emit(asm.Mov.Imm(asm.R3, 0))
 	g.call(asm.FnRingbufReserve)
 	g.emit(asm.JNE.Imm(asm.R0, 0, ok))
-	cc.countLost(lostEvents)
+	cc.countLost(LostEvents)
 	g.emit(asm.Ja.Label(done))
 	g.mark(ok)
 	g.emit(asm.StoreMem(asm.R10, rec, asm.R0, asm.DWord),
@@ -60,10 +70,29 @@ func (cc *chainCtx) reserveAndSubmit(ev *Event, fill func(rec int16)) {
 	if fill != nil {
 		fill(rec)
 	}
-	g.emit(asm.LoadMem(asm.R1, asm.R10, rec, asm.DWord), asm.Mov.Imm(asm.R2, 0))
-	g.call(asm.FnRingbufSubmit)
+	if pending == 0 {
+		g.emit(asm.LoadMem(asm.R1, asm.R10, rec, asm.DWord), asm.Mov.Imm(asm.R2, 0))
+		g.call(asm.FnRingbufSubmit)
+	}
 	g.mark(done)
 	g.release(mark)
+}
+
+// settlePending submits (or, with discard, throws away) the records that
+// prints before an exit() stage left reserved, and clears their slots.
+func (cc *chainCtx) settlePending(discard bool) {
+	g := cc.g
+	fn := asm.FnRingbufSubmit
+	if discard {
+		fn = asm.FnRingbufDiscard
+	}
+	for _, slot := range cc.pending {
+		none := g.newLabel("nopending")
+		g.emit(asm.LoadMem(asm.R1, asm.R10, slot, asm.DWord), asm.JEq.Imm(asm.R1, 0, none), asm.Mov.Imm(asm.R2, 0))
+		g.call(fn)
+		g.emit(storeDW(asm.R10, slot, 0))
+		g.mark(none)
+	}
 }
 
 // countLost adds one to this CPU's count of lost records or updates.
@@ -114,9 +143,16 @@ func (cc *chainCtx) genPid(r asm.Register) {
 	}
 }
 
-func applyPrint(cc *chainCtx, call *dsl.Call) error {
+// printUse is what print's check leaves for its gen.
+type printUse struct {
+	ev    *Event
+	exprs []dsl.Expr
+	offs  []int
+}
+
+func checkPrint(cc *chainCtx, call *dsl.Call) error {
 	if len(call.Args) == 0 {
-		return cc.printDefault(call)
+		return cc.checkPrintDefault(call)
 	}
 	fs, ok := call.Args[0].(*dsl.StringLit)
 	if !ok {
@@ -134,39 +170,31 @@ func applyPrint(cc *chainCtx, call *dsl.Call) error {
 	if err != nil {
 		return err
 	}
-	ev := cc.prog.newEvent(call, cc.t, EventPrint)
-	ev.Format = goFmt
-	var offs []int
-	for i, a := range call.Args[1:] {
-		offs = append(offs, ev.addField(dsl.ExprString(a), types[i]))
+	u := &printUse{ev: cc.prog.newEvent(call, cc.t, EventPrint), exprs: call.Args[1:]}
+	u.ev.Format = goFmt
+	for i, a := range u.exprs {
+		u.offs = append(u.offs, u.ev.addField(dsl.ExprString(a), types[i]))
 	}
-	cc.g.at(call.Pos, "print")
-	cc.reserveAndSubmit(ev, func(rec int16) {
-		for i, a := range call.Args[1:] {
-			cc.g.at(a.Position(), dsl.ExprString(a))
-			cc.writeValue(a, rec, offs[i])
-		}
-	})
+	cc.prints[call] = u
 	return nil
 }
 
-// printDefault prints the time, probe, pid, comm and every args field
-// (named args.<field>).
-func (cc *chainCtx) printDefault(call *dsl.Call) error {
+// checkPrintDefault lays out the default line: the time, probe, pid, comm
+// and every args field (named args.<field>).
+func (cc *chainCtx) checkPrintDefault(call *dsl.Call) error {
 	pos := call.Pos
-	exprs := []dsl.Expr{&dsl.Ident{Pos: pos, Name: "nsecs"}, &dsl.Ident{Pos: pos, Name: "pid"}, &dsl.Ident{Pos: pos, Name: "comm"}}
+	u := &printUse{ev: cc.prog.newEvent(call, cc.t, EventPrint)}
+	u.exprs = []dsl.Expr{&dsl.Ident{Pos: pos, Name: "nsecs"}, &dsl.Ident{Pos: pos, Name: "pid"}, &dsl.Ident{Pos: pos, Name: "comm"}}
 	names := []string{"time", "pid", "comm"}
 	for _, a := range cc.t.fields() {
 		var e dsl.Expr = &dsl.Selector{Pos: pos, X: &dsl.Ident{Pos: pos, Name: "args"}, Sel: a.name, SelPos: pos}
 		if a.typ.Kind == TPtr && a.typ.Elem != nil && a.typ.Elem.Size == 1 {
 			e = &dsl.Call{Pos: pos, Name: "str", Fun: &dsl.Ident{Pos: pos, Name: "str"}, Args: []dsl.Expr{e}}
 		}
-		exprs = append(exprs, e)
+		u.exprs = append(u.exprs, e)
 		names = append(names, "args."+a.name)
 	}
-	ev := cc.prog.newEvent(call, cc.t, EventPrint)
-	var offs []int
-	for i, e := range exprs {
+	for i, e := range u.exprs {
 		t, err := cc.typeOf(e)
 		if err != nil {
 			return err
@@ -174,16 +202,22 @@ func (cc *chainCtx) printDefault(call *dsl.Call) error {
 		if t.arrayLen > 0 {
 			t = &Type{Kind: TInt, Size: 8, Signed: t.Signed}
 		}
-		offs = append(offs, ev.addField(names[i], t))
+		u.offs = append(u.offs, u.ev.addField(names[i], t))
 		if i == 0 {
-			ev.Fields[0].Time = true
+			u.ev.Fields[0].Time = true
 		}
 	}
-	cc.g.at(call.Pos, "print")
-	cc.reserveAndSubmit(ev, func(rec int16) {
-		for i, e := range exprs {
-			cc.writeValue(e, rec, offs[i])
-		}
-	})
+	cc.prints[call] = u
 	return nil
+}
+
+func genPrint(cc *chainCtx, call *dsl.Call) {
+	u := cc.prints[call]
+	cc.g.at(call.Pos, "print")
+	cc.reserve(u.ev, func(rec int16) {
+		for i, e := range u.exprs {
+			cc.g.at(e.Position(), dsl.ExprString(e))
+			cc.writeValue(e, rec, u.offs[i])
+		}
+	}, cc.pendingSlot[call])
 }

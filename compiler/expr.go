@@ -233,7 +233,7 @@ func (cc *chainCtx) checkCall(e *dsl.Call) (*Type, error) {
 	if !ok {
 		err := dsl.Errorf(e.Pos, "unknown function %q", e.Name)
 		err.Hint = dsl.DidYouMean(e.Name, builtinFuncNames())
-		if _, isStage := stages[e.Name]; isStage {
+		if _, isStage := stageOf(e.Name); isStage {
 			err.Hint = e.Name + " is a stage: write it after the probe, as ." + e.Name + "(…)"
 		}
 		return nil, err

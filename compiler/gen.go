@@ -216,3 +216,22 @@ func (s srcNote) Position() (dsl.Pos, string) { return s.pos, s.text }
 func storeDW(dst asm.Register, off int16, v int64) asm.Instruction {
 	return asm.Instruction{OpCode: asm.StoreImmOp(asm.DWord), Dst: dst, Offset: off, Constant: v}
 }
+
+// Emit, Label and Mark let package agg generate into g (agg.Emitter).
+func (g *gen) Emit(ins ...asm.Instruction) { g.emit(ins...) }
+
+// Label returns a fresh jump target name.
+func (g *gen) Label(what string) string { return g.newLabel(what) }
+
+// Mark places label on the next instruction emitted.
+func (g *gen) Mark(label string) { g.mark(label) }
+
+// xchgDW emits src = atomic exchange(*(u64 *)(dst + off), src). The
+// immediate is set as well as the opcode: cilium/ebpf v0.22's Marshal
+// reads the immediate before it folds the atomic operation into it, and
+// would encode an atomic add.
+func xchgDW(dst, src asm.Register, off int16) asm.Instruction {
+	ins := asm.Xchg.Mem(dst, src, asm.DWord, off)
+	ins.Constant = int64(asm.Xchg >> 8)
+	return ins
+}

@@ -37,7 +37,7 @@ func init() {
 		name: "latency", usage: "latency(endProbe[, startKey, endKey])", minArgs: 1, maxArgs: 3,
 		doc: "pair with a later probe on the same goroutine/thread (or equal keys); the chain continues there with elapsed = ns between",
 		// compileChainHooks splits the chain at latency() before stages run.
-		apply: func(cc *chainCtx, call *dsl.Call) error {
+		check: func(cc *chainCtx, call *dsl.Call) error {
 			return dsl.Errorf(call.Pos, "only one latency() per chain")
 		},
 	}
@@ -83,8 +83,8 @@ func (pb *progBuilder) compileLatency(st *dsl.Statement, src *dsl.Call, before [
 	if startKey != nil {
 		// Explicit keys: one start time per key, a later start replaces it.
 		pb.out.Spec.Maps[name] = &ebpf.MapSpec{Name: name, Type: ebpf.LRUHash, KeySize: 16, ValueSize: 8, MaxEntries: latencyEntries}
-		record = hooks{post: func(cc *chainCtx) error { return cc.latencyRecordOne(lat, name, byGoid, startKey) }}
-		match = hooks{pre: func(cc *chainCtx) error { return cc.latencyMatchOne(lat, name, byGoid, endKey) }}
+		record = hooks{check: checkLatencyKey(startKey), post: func(cc *chainCtx) { cc.latencyRecordOne(lat, name, byGoid, startKey) }}
+		match = hooks{check: checkLatencyKey(endKey), pre: func(cc *chainCtx) { cc.latencyMatchOne(lat, name, byGoid, endKey) }}
 	} else {
 		// Per goroutine or thread: a stack of start times, so that nested
 		// and recursive calls pair each with its own return.
@@ -93,8 +93,9 @@ func (pb *progBuilder) compileLatency(st *dsl.Statement, src *dsl.Call, before [
 		// the one slot of an array nobody writes.
 		zeros := name + "z"
 		pb.out.Spec.Maps[zeros] = &ebpf.MapSpec{Name: zeros, Type: ebpf.Array, KeySize: 4, ValueSize: latencyValueSize, MaxEntries: 1}
-		record = hooks{post: func(cc *chainCtx) error { return cc.latencyPush(lat, name, zeros, byGoid) }}
-		match = hooks{pre: func(cc *chainCtx) error { return cc.latencyPop(lat, name, byGoid) }}
+		noKey := checkLatencyKey(nil)
+		record = hooks{check: noKey, post: func(cc *chainCtx) { cc.latencyPush(lat, name, zeros, byGoid) }}
+		match = hooks{check: noKey, pre: func(cc *chainCtx) { cc.latencyPop(lat, name, byGoid) }}
 	}
 	for _, t := range starts {
 		if err := pb.compileTarget(st, src, before, t, record); err != nil {
@@ -132,48 +133,55 @@ func (pb *progBuilder) latencyEnd(arg dsl.Expr) (*dsl.Call, []*dsl.Call, error) 
 	return nil, nil, dsl.Errorf(arg.Position(), "latency() takes the end probe: a probe such as uretprobe(bin, fn), or a bound chain")
 }
 
+// checkLatencyKey types an explicit pairing key.
+func checkLatencyKey(k dsl.Expr) func(cc *chainCtx) error {
+	return func(cc *chainCtx) error {
+		if k == nil {
+			return nil
+		}
+		t, err := cc.typeOf(k)
+		if err != nil {
+			return err
+		}
+		if !t.isScalar() {
+			return dsl.Errorf(k.Position(), "a latency key must be a number, not %s", t)
+		}
+		return nil
+	}
+}
+
 // latencyKey builds the 16-byte pairing key on the stack: {0, k} for an
 // explicit key expression k, {pid, goid} on Go binaries, {pid_tgid, 0}
 // elsewhere.
-func (cc *chainCtx) latencyKey(byGoid bool, k dsl.Expr) (int16, error) {
+func (cc *chainCtx) latencyKey(byGoid bool, k dsl.Expr) int16 {
 	g := cc.g
 	if k != nil {
-		t, err := cc.typeOf(k)
-		if err != nil {
-			return 0, err
-		}
-		if !t.isScalar() {
-			return 0, dsl.Errorf(k.Position(), "a latency key must be a number, not %s", t)
-		}
 		v := cc.genScalar(k)
 		key := g.alloc(16)
 		r := g.load(v, asm.R0)
 		g.emit(storeDW(asm.R10, key, 0), asm.StoreMem(asm.R10, key+8, r, asm.DWord))
 		g.freeVal(v)
-		return key, nil
+		return key
 	}
 	key := g.alloc(16)
 	g.call(asm.FnGetCurrentPidTgid)
 	if !byGoid {
 		g.emit(asm.StoreMem(asm.R10, key, asm.R0, asm.DWord), storeDW(asm.R10, key+8, 0))
-		return key, nil
+		return key
 	}
 	g.emit(asm.RSh.Imm(asm.R0, 32), asm.StoreMem(asm.R10, key, asm.R0, asm.DWord))
 	v := builtinValues["goid"].gen(cc)
 	r := g.load(v, asm.R0)
 	g.emit(asm.StoreMem(asm.R10, key+8, r, asm.DWord))
 	g.freeVal(v)
-	return key, nil
+	return key
 }
 
-func (cc *chainCtx) latencyRecordOne(lat *dsl.Call, name string, byGoid bool, startKey dsl.Expr) error {
+func (cc *chainCtx) latencyRecordOne(lat *dsl.Call, name string, byGoid bool, startKey dsl.Expr) {
 	g := cc.g
 	g.at(lat.Pos, "latency")
 	mark := g.stackMark()
-	key, err := cc.latencyKey(byGoid, startKey)
-	if err != nil {
-		return err
-	}
+	key := cc.latencyKey(byGoid, startKey)
 	ts := g.alloc(8)
 	g.call(asm.FnKtimeGetNs)
 	g.emit(asm.StoreMem(asm.R10, ts, asm.R0, asm.DWord))
@@ -183,26 +191,21 @@ func (cc *chainCtx) latencyRecordOne(lat *dsl.Call, name string, byGoid bool, st
 	g.emit(asm.Mov.Imm(asm.R4, int32(ebpf.UpdateAny)))
 	g.call(asm.FnMapUpdateElem)
 	g.release(mark)
-	return nil
 }
 
 // latencyEnd starts an end probe's code: the slot `elapsed` reads, kept
 // for the whole program, then the pairing key (released with mark).
-func (cc *chainCtx) latencyEnd(lat *dsl.Call, byGoid bool, k dsl.Expr) (mark int, key int16, err error) {
+func (cc *chainCtx) latencyEnd(lat *dsl.Call, byGoid bool, k dsl.Expr) (mark int, key int16) {
 	g := cc.g
 	g.at(lat.Pos, "latency")
 	cc.latency = g.alloc(8)
 	mark = g.stackMark()
-	key, err = cc.latencyKey(byGoid, k)
-	return mark, key, err
+	return mark, cc.latencyKey(byGoid, k)
 }
 
-func (cc *chainCtx) latencyMatchOne(lat *dsl.Call, name string, byGoid bool, endKey dsl.Expr) error {
+func (cc *chainCtx) latencyMatchOne(lat *dsl.Call, name string, byGoid bool, endKey dsl.Expr) {
 	g := cc.g
-	mark, key, err := cc.latencyEnd(lat, byGoid, endKey)
-	if err != nil {
-		return err
-	}
+	mark, key := cc.latencyEnd(lat, byGoid, endKey)
 	start := g.newVal()
 	g.mapPtr(asm.R1, name)
 	g.stackPtr(asm.R2, key)
@@ -217,18 +220,14 @@ func (cc *chainCtx) latencyMatchOne(lat *dsl.Call, name string, byGoid bool, end
 	g.stackPtr(asm.R2, key)
 	g.call(asm.FnMapDeleteElem)
 	g.release(mark)
-	return nil
 }
 
 // latencyPush records the time on this goroutine's or thread's stack.
-func (cc *chainCtx) latencyPush(lat *dsl.Call, name, zeros string, byGoid bool) error {
+func (cc *chainCtx) latencyPush(lat *dsl.Call, name, zeros string, byGoid bool) {
 	g := cc.g
 	g.at(lat.Pos, "latency")
 	mark := g.stackMark()
-	key, err := cc.latencyKey(byGoid, nil)
-	if err != nil {
-		return err
-	}
+	key := cc.latencyKey(byGoid, nil)
 	now := g.newVal()
 	g.call(asm.FnKtimeGetNs)
 	g.store(now, asm.R0)
@@ -266,17 +265,13 @@ func (cc *chainCtx) latencyPush(lat *dsl.Call, name, zeros string, byGoid bool) 
 	g.mark(done)
 	g.freeVal(now)
 	g.release(mark)
-	return nil
 }
 
 // latencyPop takes the newest start time off the stack into `elapsed`;
 // an end without a start, or deeper than the stack keeps, ends the program.
-func (cc *chainCtx) latencyPop(lat *dsl.Call, name string, byGoid bool) error {
+func (cc *chainCtx) latencyPop(lat *dsl.Call, name string, byGoid bool) {
 	g := cc.g
-	mark, key, err := cc.latencyEnd(lat, byGoid, nil)
-	if err != nil {
-		return err
-	}
+	mark, key := cc.latencyEnd(lat, byGoid, nil)
 	now := g.newVal()
 	g.call(asm.FnKtimeGetNs)
 	g.store(now, asm.R0)
@@ -303,5 +298,4 @@ func (cc *chainCtx) latencyPop(lat *dsl.Call, name string, byGoid bool) error {
 	g.mark(kept)
 	g.freeVal(now)
 	g.release(mark)
-	return nil
 }

@@ -140,16 +140,6 @@ func providerNames() []string {
 	return n
 }
 
-// ProbeSources lists the probe sources the compiler knows with their usage,
-// sorted by name, for help and completion.
-func ProbeSources() []string {
-	var out []string
-	for _, n := range providerNames() {
-		out = append(out, providers[n].usage)
-	}
-	return out
-}
-
 // stringArg returns argument i of a source call, which must be a string literal.
 func stringArg(call *dsl.Call, i int, what string) (string, error) {
 	if i >= len(call.Args) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/ebpftrace/ebpftrace/compiler/agg"
 	"github.com/ebpftrace/ebpftrace/dsl"
 )
 
@@ -14,7 +15,6 @@ import (
 // decode it without knowing the source.
 type Program struct {
 	Source *dsl.Source
-	AST    *dsl.Program
 	// Spec holds every BPF program and map. Program and map names start
 	// with "ebt_" so that `bpftool prog` shows which are ours.
 	Spec   *ebpf.CollectionSpec
@@ -23,10 +23,13 @@ type Program struct {
 	// the layout of that record.
 	Events       map[uint32]*Event
 	Aggregations []*Aggregation
-	// RingBuf and Drops name the event ring buffer and the per-CPU counter
-	// of records lost because it was full.
+	// RingBuf and Drops name the event ring buffer and the per-CPU
+	// counters of lost work (slots LostEvents and LostUpdates).
 	RingBuf string
 	Drops   string
+	// Control names a one-word array every probe reads first: writing a
+	// non-zero word stops them all at once ("" when there are none).
+	Control string
 	// ProbeNames are the names the `probe` value indexes.
 	ProbeNames []string
 	// Stacks names the stack trace map kstack/ustack ids index; "" if none.
@@ -143,76 +146,43 @@ type Field struct {
 	Show string
 }
 
-// AggKind is the kind of an aggregation stage.
-type AggKind int
-
-// Aggregation kinds.
-const (
-	AggCount AggKind = iota
-	AggSum
-	AggAvg
-	AggMin
-	AggMax
-	AggStats
-	AggHist
-	AggLHist
-)
-
-var aggNames = [...]string{"count", "sum", "avg", "min", "max", "stats", "hist", "lhist"}
-
-func (k AggKind) String() string { return aggNames[k] }
-
-// Aggregation describes one aggregation map. Values are per-CPU; the
-// runtime merges CPUs. Value layouts by kind, all little-endian 8-byte words:
-//
-//	count, sum, hist, lhist: one word
-//	avg:                     sum, count
-//	min, max:                value, set (non-zero once a value was seen)
-//	stats:                   count, sum, min, max
-//
-// Hist and lhist buckets are the last 8 bytes of the key of a hash map, or
-// the index of an array when the aggregation has no by() keys.
+// Aggregation describes one aggregation map. Values are per-CPU, laid out
+// as Kind says (package agg owns the layouts); the runtime merges CPUs
+// with Kind.Merge. Histogram buckets are the last 8 bytes of the key of a
+// hash map, or the index of an array when the aggregation has no by() keys.
 type Aggregation struct {
 	Name string // "@"+Name is shown; the stage name unless .as() renamed it
 	// Named: the name was given (.as() or a binding). Aggregations given
 	// the same name share one map; unnamed ones of the same kind are told
 	// apart as count, count_1, …
-	Named bool
-	Kind  AggKind
-	Map   string
+	Named  bool
+	Kind   *agg.Kind
+	Params agg.Params
+	Map    string
 	// Array is true for aggregations without by() keys: a per-CPU array
-	// with one slot, or one slot per bucket for hist/lhist.
+	// with one slot, or one slot per bucket for histograms.
 	Array   bool
 	Keys    []Field
 	KeySize int
 	// Signed says the aggregated values are signed (min/max compare so).
-	Signed    bool
-	ValueSize int
-	LHist     LHistSpec
-	Every     time.Duration
-	Top       int
-	Export    string
-	Pos       dsl.Pos
+	Signed bool
+	Every  time.Duration
+	Top    int
+	Export string
+	Pos    dsl.Pos
 }
 
-// LHistSpec is the range of an lhist: buckets [Min, Max) of width Step, plus
-// one below and one above.
-type LHistSpec struct{ Min, Max, Step int64 }
-
-// Buckets is the number of lhist buckets including the two open ends.
-func (s LHistSpec) Buckets() int { return int((s.Max-s.Min)/s.Step) + 2 }
-
-// histBuckets is the number of hist buckets: <0, 0, then one per power of two.
-const histBuckets = 66
-
-// valueSize is the size of one per-CPU value of an aggregation kind.
-func (k AggKind) valueSize() int {
-	switch k {
-	case AggAvg, AggMin, AggMax:
-		return 16
-	case AggStats:
-		return 32
-	default:
-		return 8
+// SameShape reports whether a and b hold the same kind of values under
+// keys of the same types, so that one can stand for the other.
+func (a *Aggregation) SameShape(b *Aggregation) bool {
+	if a.Kind != b.Kind || a.Params != b.Params || a.Array != b.Array || a.KeySize != b.KeySize || len(a.Keys) != len(b.Keys) {
+		return false
 	}
+	for i, x := range a.Keys {
+		y := b.Keys[i]
+		if x.Offset != y.Offset || x.Size != y.Size || x.Kind != y.Kind || x.Signed != y.Signed || x.Show != y.Show {
+			return false
+		}
+	}
+	return true
 }

@@ -4,45 +4,55 @@ import (
 	"sort"
 	"time"
 
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/ebpftrace/ebpftrace/compiler/agg"
 	"github.com/ebpftrace/ebpftrace/dsl"
 )
 
-// stage is one `.name(args)` of a chain: its argument rule, type rule and
-// code, in one record.
+// stage is one `.name(args)` of a chain: its argument rule, its type rule
+// (check, run for the whole chain before any code is generated; it records
+// what gen needs) and its code (gen), in one record.
 type stage struct {
 	name             string
 	usage            string
 	doc              string
 	minArgs, maxArgs int
-	apply            func(cc *chainCtx, call *dsl.Call) error
+	check            func(cc *chainCtx, call *dsl.Call) error
+	// gen is nil for stages that only change what an earlier one made
+	// (as, every, top).
+	gen func(cc *chainCtx, call *dsl.Call)
 }
 
 var stages = map[string]*stage{}
 
 func init() {
 	for _, s := range []*stage{
-		{name: "filter", usage: "filter(cond)", doc: "keep the event when cond is true (non-zero); evaluated in the kernel", minArgs: 1, maxArgs: 1, apply: applyFilter},
-		{name: "print", usage: `print() or print("fmt", args…)`, doc: "print an event line", minArgs: 0, maxArgs: 64, apply: applyPrint},
-		{name: "by", usage: "by(key, …)", doc: "group the following aggregation by these keys", minArgs: 1, maxArgs: 8, apply: applyBy},
-		aggStage(AggCount, "count()", "count events", 0),
-		aggStage(AggSum, "sum(x)", "sum of x", 1),
-		aggStage(AggAvg, "avg(x)", "average of x", 1),
-		aggStage(AggMin, "min(x)", "smallest x", 1),
-		aggStage(AggMax, "max(x)", "largest x", 1),
-		aggStage(AggStats, "stats(x)", "count, average and total of x", 1),
-		aggStage(AggHist, "hist(x)", "power-of-two histogram of x", 1),
-		{name: "lhist", usage: "lhist(x, min, max, step)", doc: "linear histogram of x", minArgs: 4, maxArgs: 4, apply: applyLHist},
-		{name: "as", usage: `as("name")`, doc: "name the aggregation before it", minArgs: 1, maxArgs: 1, apply: applyAs},
-		{name: "every", usage: `every("1s")`, doc: "print the aggregation before it every period, then clear it", minArgs: 1, maxArgs: 1, apply: applyEvery},
-		{name: "top", usage: "top(n)", doc: "print only the n largest keys of the aggregation before it", minArgs: 1, maxArgs: 1, apply: applyTop},
-		{name: "exit", usage: "exit()", doc: "stop tracing after the first event that reaches this stage", minArgs: 0, maxArgs: 0, apply: applyExit},
+		{name: "filter", usage: "filter(cond)", doc: "keep the event when cond is true (non-zero); evaluated in the kernel", minArgs: 1, maxArgs: 1, check: checkFilter, gen: genFilter},
+		{name: "print", usage: `print() or print("fmt", args…)`, doc: "print an event line", minArgs: 0, maxArgs: 64, check: checkPrint, gen: genPrint},
+		{name: "by", usage: "by(key, …)", doc: "group the following aggregation by these keys", minArgs: 1, maxArgs: 8, check: checkBy},
+		{name: "as", usage: `as("name")`, doc: "name the aggregation before it", minArgs: 1, maxArgs: 1, check: checkAs},
+		{name: "every", usage: `every("1s")`, doc: "print the aggregation before it every period, then clear it", minArgs: 1, maxArgs: 1, check: checkEvery},
+		{name: "top", usage: "top(n)", doc: "print only the n largest keys of the aggregation before it", minArgs: 1, maxArgs: 1, check: checkTop},
+		{name: "exit", usage: "exit()", doc: "stop tracing after the first event that reaches this stage", minArgs: 0, maxArgs: 0, check: checkExit, gen: genExit},
 	} {
 		stages[s.name] = s
 	}
 }
 
+// stageOf finds a stage: one of the table above, or an aggregation kind.
+func stageOf(name string) (*stage, bool) {
+	if s, ok := stages[name]; ok {
+		return s, true
+	}
+	if k, ok := agg.Lookup(name); ok {
+		return aggStage(k), true
+	}
+	return nil, false
+}
+
 func stageNames() []string {
-	var n []string
+	n := agg.Names()
 	for k := range stages {
 		n = append(n, k)
 	}
@@ -50,16 +60,7 @@ func stageNames() []string {
 	return n
 }
 
-// StageUsages lists the stages with their usage, for help and completion.
-func StageUsages() []string {
-	var out []string
-	for _, n := range stageNames() {
-		out = append(out, "."+stages[n].usage+"  "+stages[n].doc)
-	}
-	return out
-}
-
-func applyFilter(cc *chainCtx, call *dsl.Call) error {
+func checkFilter(cc *chainCtx, call *dsl.Call) error {
 	t, err := cc.typeOf(call.Args[0])
 	if err != nil {
 		return err
@@ -67,12 +68,15 @@ func applyFilter(cc *chainCtx, call *dsl.Call) error {
 	if !t.isScalar() {
 		return dsl.Errorf(call.Args[0].Position(), "filter needs a condition, not %s (compare strings with ==)", t)
 	}
-	cc.g.at(call.Pos, "filter")
-	cc.genCond(call.Args[0], cc.exit)
 	return nil
 }
 
-func applyBy(cc *chainCtx, call *dsl.Call) error {
+func genFilter(cc *chainCtx, call *dsl.Call) {
+	cc.g.at(call.Pos, "filter")
+	cc.genCond(call.Args[0], cc.exit)
+}
+
+func checkBy(cc *chainCtx, call *dsl.Call) error {
 	for _, k := range call.Args {
 		t, err := cc.typeOf(k)
 		if err != nil {
@@ -84,45 +88,6 @@ func applyBy(cc *chainCtx, call *dsl.Call) error {
 	}
 	cc.keys = call.Args
 	return nil
-}
-
-func aggStage(kind AggKind, usage, doc string, nargs int) *stage {
-	return &stage{
-		name: kind.String(), usage: usage, doc: doc, minArgs: nargs, maxArgs: nargs,
-		apply: func(cc *chainCtx, call *dsl.Call) error {
-			return cc.genAggregation(call, kind)
-		},
-	}
-}
-
-func applyLHist(cc *chainCtx, call *dsl.Call) error {
-	var n [3]int64
-	for i, a := range call.Args[1:] {
-		v, ok := constInt(a)
-		if !ok {
-			return dsl.Errorf(a.Position(), "lhist's min, max and step must be integer constants")
-		}
-		n[i] = v
-	}
-	spec := LHistSpec{Min: n[0], Max: n[1], Step: n[2]}
-	switch {
-	case spec.Step <= 0:
-		return dsl.Errorf(call.Args[3].Position(), "lhist's step must be positive")
-	case spec.Max <= spec.Min:
-		return dsl.Errorf(call.Args[2].Position(), "lhist's max must be larger than its min")
-	case (spec.Max-spec.Min)/spec.Step > 1000:
-		return dsl.Errorf(call.Args[3].Position(), "lhist would have %d buckets; at most 1000", (spec.Max-spec.Min)/spec.Step)
-	case (spec.Max-spec.Min)%spec.Step != 0:
-		return dsl.Errorf(call.Args[3].Position(), "lhist's max - min must be a multiple of step")
-	}
-	t, err := cc.typeOf(call.Args[0])
-	if err != nil {
-		return err
-	}
-	if t.Kind != TInt && t.Kind != TPtr {
-		return dsl.Errorf(call.Args[0].Position(), "lhist takes a number, not %s", t)
-	}
-	return cc.genAggregationSpec(call, AggLHist, call.Args[0], spec)
 }
 
 // constInt reads an integer constant, possibly negated.
@@ -149,7 +114,7 @@ func (cc *chainCtx) lastAgg(call *dsl.Call) (*Aggregation, error) {
 	return cc.agg, nil
 }
 
-func applyAs(cc *chainCtx, call *dsl.Call) error {
+func checkAs(cc *chainCtx, call *dsl.Call) error {
 	a, err := cc.lastAgg(call)
 	if err != nil {
 		return err
@@ -165,7 +130,7 @@ func applyAs(cc *chainCtx, call *dsl.Call) error {
 	return nil
 }
 
-func applyEvery(cc *chainCtx, call *dsl.Call) error {
+func checkEvery(cc *chainCtx, call *dsl.Call) error {
 	a, err := cc.lastAgg(call)
 	if err != nil {
 		return err
@@ -181,7 +146,7 @@ func applyEvery(cc *chainCtx, call *dsl.Call) error {
 	return nil
 }
 
-func applyTop(cc *chainCtx, call *dsl.Call) error {
+func checkTop(cc *chainCtx, call *dsl.Call) error {
 	a, err := cc.lastAgg(call)
 	if err != nil {
 		return err
@@ -194,10 +159,27 @@ func applyTop(cc *chainCtx, call *dsl.Call) error {
 	return nil
 }
 
-func applyExit(cc *chainCtx, call *dsl.Call) error {
+func checkExit(cc *chainCtx, call *dsl.Call) error {
+	cc.events[call] = cc.prog.newEvent(call, cc.t, EventExit)
+	return nil
+}
+
+// genExit stops every probe (it sets the control word) and tells the
+// runtime. Only the first event to get here may: another CPU may be in the
+// same chain at the same time, so the control word is exchanged
+// atomically, and a chain that comes second throws away the lines it
+// printed on the way (prints before exit() leave their records reserved
+// until here).
+func genExit(cc *chainCtx, call *dsl.Call) {
 	g := cc.g
 	g.at(call.Pos, "exit")
-	ev := cc.prog.newEvent(call, cc.t, EventExit)
-	cc.reserveAndSubmit(ev, nil)
-	return nil
+	first := g.newLabel("exitfirst")
+	g.emit(asm.LoadMapValue(asm.R0, 0, 0).WithReference(cc.prog.needControl()),
+		asm.Mov.Imm(asm.R1, 1),
+		xchgDW(asm.R0, asm.R1, 0),
+		asm.JEq.Imm(asm.R1, 0, first))
+	cc.settlePending(true)
+	g.emit(asm.Ja.Label(cc.exit))
+	g.mark(first)
+	cc.reserveAndSubmit(cc.events[call], nil)
 }

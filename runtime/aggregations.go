@@ -5,169 +5,125 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/cilium/ebpf"
 
 	"github.com/ebpftrace/ebpftrace/compiler"
+	"github.com/ebpftrace/ebpftrace/compiler/agg"
 	"github.com/ebpftrace/ebpftrace/runtime/sink"
 )
-
-var sinkKinds = map[compiler.AggKind]sink.Kind{
-	compiler.AggCount: sink.Count, compiler.AggSum: sink.Sum, compiler.AggAvg: sink.Avg,
-	compiler.AggMin: sink.Min, compiler.AggMax: sink.Max, compiler.AggStats: sink.Stats,
-	compiler.AggHist: sink.Hist, compiler.AggLHist: sink.LHist,
-}
 
 // cpuValues is one map value per possible CPU.
 type cpuValues [][]byte
 
-func word(b []byte, i int) uint64 { return binary.LittleEndian.Uint64(b[8*i:]) }
-
-// merge folds the per-CPU values of one key into a row (see
-// compiler.Aggregation for the layouts).
-func merge(a *compiler.Aggregation, vals cpuValues, row *sink.Row) {
-	less := func(x, y uint64) bool {
-		if a.Signed {
-			return int64(x) < int64(y)
-		}
-		return x < y
-	}
-	for _, v := range vals {
-		if len(v) < a.ValueSize {
-			continue
-		}
-		switch a.Kind {
-		case compiler.AggCount:
-			row.Count += int64(word(v, 0))
-		case compiler.AggSum:
-			row.Sum += int64(word(v, 0))
-		case compiler.AggAvg:
-			row.Sum += int64(word(v, 0))
-			row.Count += int64(word(v, 1))
-		case compiler.AggMin, compiler.AggMax:
-			if word(v, 1) == 0 {
-				continue
-			}
-			x := word(v, 0)
-			if row.Count == 0 || (a.Kind == compiler.AggMin && less(x, uint64(row.Min))) || (a.Kind == compiler.AggMax && less(uint64(row.Max), x)) {
-				row.Min, row.Max = int64(x), int64(x)
-			}
-			row.Count = 1
-		case compiler.AggStats:
-			n := word(v, 0)
-			if n == 0 {
-				continue
-			}
-			lo, hi := word(v, 2), word(v, 3)
-			if row.Count == 0 || less(lo, uint64(row.Min)) {
-				row.Min = int64(lo)
-			}
-			if row.Count == 0 || less(uint64(row.Max), hi) {
-				row.Max = int64(hi)
-			}
-			row.Count += int64(n)
-			row.Sum += int64(word(v, 1))
+// Snapshot reads the aggregation named name as it is now, CPUs merged,
+// with what earlier --watch versions counted added. It may be called at
+// any time from any goroutine (a metrics scrape does).
+func (s *Session) Snapshot(name string) (*sink.Snapshot, error) {
+	for _, a := range s.prog.Aggregations {
+		if a.Name == name {
+			return s.snapshot(a)
 		}
 	}
-	if a.Kind == compiler.AggMin {
-		row.Max = row.Min
-	}
-	if a.Kind == compiler.AggMax {
-		row.Min = row.Max
-	}
+	return nil, fmt.Errorf("no aggregation @%s", name)
 }
 
-func sumWord0(vals cpuValues) uint64 {
-	var n uint64
-	for _, v := range vals {
-		if len(v) >= 8 {
-			n += word(v, 0)
-		}
-	}
-	return n
-}
+// Aggregations lists the program's aggregations.
+func (s *Session) Aggregations() []*compiler.Aggregation { return s.prog.Aggregations }
 
-// readAggregation reads an aggregation map into the sink's form.
-func readAggregation(a *compiler.Aggregation, m *ebpf.Map, dec *decoder) (*sink.Aggregation, error) {
-	out := &sink.Aggregation{Name: a.Name, Kind: sinkKinds[a.Kind], Top: a.Top}
+// snapshot reads aggregation a: one row per key, the key decoded as data
+// (stacks as addresses), the per-CPU values merged by the kind.
+func (s *Session) snapshot(a *compiler.Aggregation) (*sink.Snapshot, error) {
+	out := &sink.Snapshot{Name: a.Name, Kind: a.Kind, Params: a.Params, Top: a.Top, Export: a.Export, R: s.dec}
 	for _, k := range a.Keys {
 		out.KeyNames = append(out.KeyNames, k.Name)
 	}
-	if a.Kind == compiler.AggLHist {
-		out.LHist = sink.LHistSpec{Min: a.LHist.Min, Max: a.LHist.Max, Step: a.LHist.Step}
-	}
-	bucketed := a.Kind == compiler.AggHist || a.Kind == compiler.AggLHist
+	m := s.l.maps[a.Map]
+	k := a.Kind
 	if a.Array {
-		if bucketed {
-			row := sink.Row{}
-			any := false
-			for i := uint32(0); i < m.MaxEntries(); i++ {
-				var vals cpuValues
-				if err := m.Lookup(i, &vals); err != nil {
-					return nil, fmt.Errorf("read %s: %w", a.Map, err)
-				}
-				n := sumWord0(vals)
-				row.Buckets = append(row.Buckets, n)
-				any = any || n > 0
+		row := sink.Row{}
+		for i := uint32(0); i < m.MaxEntries(); i++ {
+			var vals cpuValues
+			if err := m.Lookup(i, &vals); err != nil {
+				return nil, fmt.Errorf("read %s: %w", a.Map, err)
 			}
-			if any {
+			for _, v := range vals {
+				k.Merge(&row.Value, k.Decode(v, int(i)), a.Signed)
+			}
+		}
+		if !k.Histogram() || row.Total() > 0 {
+			out.Rows = append(out.Rows, row)
+		}
+	} else {
+		rows := map[string]int{}
+		var key []byte
+		var vals cpuValues
+		it := m.Iterate()
+		for it.Next(&key, &vals) {
+			userKey, bucket := key, 0
+			if k.Histogram() {
+				userKey = key[:len(key)-8]
+				b := binary.LittleEndian.Uint64(key[len(key)-8:])
+				if b > math.MaxInt16 {
+					continue
+				}
+				bucket = int(b)
+			}
+			i, ok := rows[string(userKey)]
+			if !ok {
+				i = len(out.Rows)
+				rows[string(userKey)] = i
+				row := sink.Row{}
+				for _, f := range a.Keys {
+					row.Key = append(row.Key, s.dec.Field(userKey, f))
+				}
 				out.Rows = append(out.Rows, row)
 			}
-			return out, nil
+			for _, v := range vals {
+				k.Merge(&out.Rows[i].Value, k.Decode(v, bucket), a.Signed)
+			}
 		}
-		var vals cpuValues
-		if err := m.Lookup(uint32(0), &vals); err != nil {
+		if err := it.Err(); err != nil {
 			return nil, fmt.Errorf("read %s: %w", a.Map, err)
 		}
-		row := sink.Row{}
-		merge(a, vals, &row)
-		out.Rows = append(out.Rows, row)
-		return out, nil
 	}
-	rows := map[string]*sink.Row{}
-	var order []string
-	var key []byte
-	var vals cpuValues
-	it := m.Iterate()
-	for it.Next(&key, &vals) {
-		userKey := key
-		if bucketed {
-			userKey = key[:len(key)-8]
-		}
-		id := string(userKey)
-		row, ok := rows[id]
-		if !ok {
-			row = &sink.Row{}
-			for _, f := range a.Keys {
-				row.Key = append(row.Key, sinkValue(dec.field(userKey, f)))
-			}
-			rows[id] = row
-			order = append(order, id)
-		}
-		if bucketed {
-			b := binary.LittleEndian.Uint64(key[len(key)-8:])
-			if b > math.MaxInt16 {
-				continue
-			}
-			for len(row.Buckets) <= int(b) {
-				row.Buckets = append(row.Buckets, 0)
-			}
-			row.Buckets[b] += sumWord0(vals)
-			continue
-		}
-		merge(a, vals, row)
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", a.Map, err)
-	}
-	for _, id := range order {
-		out.Rows = append(out.Rows, *rows[id])
-	}
+	s.addCarried(a, out)
 	return out, nil
 }
 
-// clearAggregation empties an aggregation after every() printed it.
-func clearAggregation(a *compiler.Aggregation, m *ebpf.Map) error {
+// emitAggregation hands a snapshot of a to the sinks; a non-zero at is
+// the end of an every() period.
+func (s *Session) emitAggregation(a *compiler.Aggregation, at time.Time) error {
+	snap, err := s.snapshot(a)
+	if err != nil {
+		return err
+	}
+	snap.Time = at
+	return s.toSinks(func(k sink.Sink) error { return k.Aggregation(snap) })
+}
+
+// isEmpty reports whether a has nothing to show (an every() aggregation
+// just cleared).
+func (s *Session) isEmpty(a *compiler.Aggregation) bool {
+	snap, err := s.snapshot(a)
+	if err != nil {
+		return false
+	}
+	for _, r := range snap.Rows {
+		if r.Total() != 0 || r.Sum != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// clearAggregation empties an aggregation after every() showed it.
+func (s *Session) clearAggregation(a *compiler.Aggregation) error {
+	s.cmu.Lock()
+	delete(s.carried, a)
+	s.cmu.Unlock()
+	m := s.l.maps[a.Map]
 	if a.Array {
 		n, err := ebpf.PossibleCPU()
 		if err != nil {
@@ -175,11 +131,11 @@ func clearAggregation(a *compiler.Aggregation, m *ebpf.Map) error {
 		}
 		zero := make(cpuValues, n)
 		for i := range zero {
-			zero[i] = make([]byte, a.ValueSize)
+			zero[i] = make([]byte, a.Kind.ValueSize())
 		}
 		for i := uint32(0); i < m.MaxEntries(); i++ {
 			if err := m.Update(i, zero, ebpf.UpdateExist); err != nil {
-				return err
+				return fmt.Errorf("clear @%s: %w", a.Name, err)
 			}
 		}
 		return nil
@@ -193,8 +149,24 @@ func clearAggregation(a *compiler.Aggregation, m *ebpf.Map) error {
 	}
 	for _, k := range keys {
 		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return err
+			return fmt.Errorf("clear @%s: %w", a.Name, err)
 		}
 	}
 	return it.Err()
+}
+
+// lost sums a per-CPU count of lost work (compiler.LostEvents, LostUpdates).
+func (s *Session) lost(slot uint32) uint64 {
+	if s.prog.Drops == "" {
+		return 0
+	}
+	var vals cpuValues
+	if err := s.l.maps[s.prog.Drops].Lookup(slot, &vals); err != nil {
+		return 0
+	}
+	var n uint64
+	for _, v := range vals {
+		n += agg.Word(v, 0)
+	}
+	return n
 }

@@ -6,65 +6,47 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/ebpftrace/ebpftrace/compiler"
 	"github.com/ebpftrace/ebpftrace/internal/symbolize"
 	"github.com/ebpftrace/ebpftrace/runtime/sink"
 )
 
-// decoder turns the bytes of a record or map key into Go values: numbers,
-// strings, and — through the stack map and symbol tables — stacks and
-// symbols.
+// decoder turns the bytes of a record or map key into data (numbers,
+// strings, stack addresses), and names stacks and symbols through the
+// symbol tables: it is the session's sink.Resolver.
 type decoder struct {
 	probes []string  // Program.ProbeNames
 	stacks *ebpf.Map // nil when the program has no kstack/ustack
 	kernel *symbolize.Kernel
 	user   *symbolize.User
+	// wallMinusMono turns CLOCK_MONOTONIC (bpf_ktime_get_ns) into wall time.
+	wallMinusMono time.Duration
 }
 
 func newDecoder(probes []string, stacks *ebpf.Map) *decoder {
-	return &decoder{probes: probes, stacks: stacks, kernel: symbolize.NewKernel(), user: symbolize.NewUser()}
-}
-
-// hexInt is an int the program wrapped in hex(): %v and %s show it as 0x…,
-// other verbs format the number as they would.
-type hexInt uint64
-
-func (h hexInt) Format(f fmt.State, verb rune) {
-	if verb == 'v' || verb == 's' {
-		fmt.Fprintf(f, "0x%x", uint64(h))
-		return
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	now := time.Now()
+	return &decoder{
+		probes: probes, stacks: stacks, kernel: symbolize.NewKernel(), user: symbolize.NewUser(),
+		wallMinusMono: time.Duration(now.UnixNano() - ts.Nano()),
 	}
-	fmt.Fprintf(f, fmt.FormatString(f, verb), uint64(h))
 }
 
-func (h hexInt) MarshalJSON() ([]byte, error) {
-	return []byte(fmt.Sprintf("%q", fmt.Sprintf("0x%x", uint64(h)))), nil
-}
-
-// stack is a symbolized stack: printed one frame a line, as bpftrace does.
-type stack []string
-
-func (s stack) String() string {
-	var b strings.Builder
-	b.WriteString("\n")
-	for _, f := range s {
-		b.WriteString("        " + f + "\n")
-	}
-	return b.String()
-}
-
-// field decodes one field.
-func (d *decoder) field(b []byte, f compiler.Field) any {
+// Field decodes one field of a record or key.
+func (d *decoder) Field(b []byte, f compiler.Field) sink.Value {
 	if f.Offset+f.Size > len(b) {
 		return nil
 	}
 	raw := b[f.Offset : f.Offset+f.Size]
 	if f.Kind == compiler.FieldString {
 		if f.Show == "ipv6" && len(raw) >= 16 {
-			return netip.AddrFrom16([16]byte(raw[:16])).Unmap().String()
+			return netip.AddrFrom16([16]byte(raw[:16])).Unmap()
 		}
 		if i := bytes.IndexByte(raw, 0); i >= 0 {
 			raw = raw[:i]
@@ -74,16 +56,11 @@ func (d *decoder) field(b []byte, f compiler.Field) any {
 	u := binary.LittleEndian.Uint64(raw)
 	switch f.Show {
 	case "ksym":
-		name, _, ok := d.kernel.Resolve(u)
-		if !ok {
-			return fmt.Sprintf("0x%x", u)
-		}
-		return name
+		return sink.Symbol{Addr: u}
 	case "usym":
-		pid := int(binary.LittleEndian.Uint64(raw[8:]))
-		return trimOffset(d.user.Symbolize(pid, u))
+		return sink.Symbol{PID: int(binary.LittleEndian.Uint64(raw[8:])), Addr: u}
 	case "ipv4":
-		return netip.AddrFrom4([4]byte{byte(u), byte(u >> 8), byte(u >> 16), byte(u >> 24)}).String()
+		return netip.AddrFrom4([4]byte{byte(u), byte(u >> 8), byte(u >> 16), byte(u >> 24)})
 	case "probe":
 		if u < uint64(len(d.probes)) {
 			return d.probes[u]
@@ -94,8 +71,10 @@ func (d *decoder) field(b []byte, f compiler.Field) any {
 		return d.stack(int32(u), int(u>>32))
 	}
 	switch {
+	case f.Time:
+		return time.Unix(0, 0).Add(time.Duration(u) + d.wallMinusMono)
 	case f.Hex:
-		return hexInt(u)
+		return sink.Hex(u)
 	case f.Signed:
 		return int64(u)
 	default:
@@ -103,30 +82,31 @@ func (d *decoder) field(b []byte, f compiler.Field) any {
 	}
 }
 
-// trimOffset turns "sym+12" into "sym" (usym shows the symbol only).
-func trimOffset(s string) string {
-	if i := strings.LastIndexByte(s, '+'); i > 0 {
-		return s[:i]
-	}
-	return s
-}
-
-// stack reads and symbolizes a stack by id; pid is 0 for kernel stacks.
-func (d *decoder) stack(id int32, pid int) stack {
+// stack reads a stack's addresses by id; pid is 0 for kernel stacks.
+func (d *decoder) stack(id int32, pid int) sink.Stack {
+	s := sink.Stack{PID: pid, PCs: []uint64{}}
 	if d.stacks == nil || id < 0 {
-		return nil
+		return s
 	}
 	var raw []byte
 	if err := d.stacks.Lookup(uint32(id), &raw); err != nil {
-		return nil
+		return s
 	}
-	var out stack
 	for i := 0; i+8 <= len(raw); i += 8 {
 		addr := binary.LittleEndian.Uint64(raw[i:])
 		if addr == 0 {
 			break
 		}
-		if pid == 0 {
+		s.PCs = append(s.PCs, addr)
+	}
+	return s
+}
+
+// Frames names a stack's frames, as bpftrace prints them.
+func (d *decoder) Frames(s sink.Stack) []string {
+	var out []string
+	for i, addr := range s.PCs {
+		if s.PID == 0 {
 			out = append(out, d.kernel.Symbolize(addr))
 			continue
 		}
@@ -137,21 +117,26 @@ func (d *decoder) stack(id int32, pid int) stack {
 		if i > 0 {
 			at--
 		}
-		for _, fn := range d.user.Inlined(pid, at) {
+		for _, fn := range d.user.Inlined(s.PID, at) {
 			out = append(out, fn+" (inlined)")
 		}
-		out = append(out, d.user.Symbolize(pid, addr))
+		out = append(out, d.user.Symbolize(s.PID, addr))
 	}
 	return out
 }
 
-// sinkValue converts a decoded value to what the sink prints.
-func sinkValue(v any) sink.Value {
-	switch v := v.(type) {
-	case hexInt:
-		return fmt.Sprintf("0x%x", uint64(v))
-	case stack:
-		return sink.Stack{Frames: v}
+// Name names the function at a symbol's address (usym shows no offset).
+func (d *decoder) Name(s sink.Symbol) string {
+	if s.PID == 0 {
+		name, _, ok := d.kernel.Resolve(s.Addr)
+		if !ok {
+			return fmt.Sprintf("0x%x", s.Addr)
+		}
+		return name
 	}
-	return v
+	name := d.user.Symbolize(s.PID, s.Addr)
+	if i := strings.LastIndexByte(name, '+'); i > 0 {
+		return name[:i]
+	}
+	return name
 }

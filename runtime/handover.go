@@ -1,117 +1,100 @@
 package runtime
 
 import (
-	"errors"
 	"fmt"
 
-	"github.com/cilium/ebpf"
-
 	"github.com/ebpftrace/ebpftrace/compiler"
+	"github.com/ebpftrace/ebpftrace/runtime/sink"
 )
 
-// sameShape reports whether two aggregations hold the same kind of values
-// under the same keys, so the values of one can be added into the other.
-func sameShape(a, b *compiler.Aggregation) bool {
-	if a.Name != b.Name || a.Kind != b.Kind || a.Array != b.Array || a.KeySize != b.KeySize ||
-		a.ValueSize != b.ValueSize || a.LHist != b.LHist || len(a.Keys) != len(b.Keys) {
-		return false
-	}
-	for i := range a.Keys {
-		x, y := a.Keys[i], b.Keys[i]
-		if x.Offset != y.Offset || x.Size != y.Size || x.Kind != y.Kind || x.Show != y.Show || x.Signed != y.Signed {
-			return false
-		}
-	}
-	return true
-}
+// A --watch reload hands what the old version counted to the new one by
+// meaning, not by bytes: keys are compared decoded (a probe name, not its
+// index, which depends on compile order; a stack by its addresses, not by
+// its id in the old version's stack map). The new version keeps the
+// carried rows in user space and adds them to every snapshot.
 
-// handOverAggregations adds from's aggregation values into to's
-// aggregations of the same name and shape, CPU by CPU.
-func handOverAggregations(from, to *Session) error {
-	var errs []error
+// handOver gives from's aggregations to to's aggregations of the same
+// name, kind and key types.
+func handOver(from, to *Session) {
 	for _, a := range from.prog.Aggregations {
-		for _, b := range to.prog.Aggregations {
-			if sameShape(a, b) {
-				errs = append(errs, addMap(a, from.l.maps[a.Map], to.l.maps[b.Map]))
-				break
-			}
+		b := to.aggregationLike(a)
+		if b == nil {
+			continue
 		}
+		snap, err := from.snapshot(a)
+		if err != nil {
+			continue
+		}
+		to.carry(b, snap.Rows)
 	}
-	return errors.Join(errs...)
 }
 
-func addMap(a *compiler.Aggregation, src, dst *ebpf.Map) error {
-	var key []byte
-	var vals cpuValues
-	type entry struct {
-		key  []byte
-		vals cpuValues
-	}
-	var entries []entry
-	it := src.Iterate()
-	for it.Next(&key, &vals) {
-		entries = append(entries, entry{append([]byte(nil), key...), vals})
-		vals = nil
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("read @%s: %w", a.Name, err)
-	}
-	for _, e := range entries {
-		var cur cpuValues
-		if err := dst.Lookup(e.key, &cur); err == nil && len(cur) == len(e.vals) {
-			for i := range cur {
-				combine(a, cur[i], e.vals[i])
-			}
-		} else {
-			cur = e.vals
+// aggregationLike finds the aggregation that continues a: same name, kind
+// and parameters, keys of the same kinds.
+func (s *Session) aggregationLike(a *compiler.Aggregation) *compiler.Aggregation {
+	for _, b := range s.prog.Aggregations {
+		if b.Name != a.Name || b.Kind != a.Kind || b.Params != a.Params || b.Signed != a.Signed || len(b.Keys) != len(a.Keys) {
+			continue
 		}
-		if err := dst.Update(e.key, cur, ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("carry @%s over: %w", a.Name, err)
+		same := true
+		for i := range a.Keys {
+			x, y := a.Keys[i], b.Keys[i]
+			same = same && x.Kind == y.Kind && x.Show == y.Show && x.Signed == y.Signed
+		}
+		if same {
+			return b
 		}
 	}
 	return nil
 }
 
-// combine adds one CPU's value src into dst (layouts in compiler.Aggregation).
-func combine(a *compiler.Aggregation, dst, src []byte) {
-	put := func(b []byte, i int, v uint64) {
-		for k := 0; k < 8; k++ {
-			b[8*i+k] = byte(v >> (8 * k))
-		}
+// meaning is a key as data, comparable across versions.
+func meaning(key []sink.Value) string { return fmt.Sprintf("%#v", key) }
+
+// carry adds rows counted by an earlier version to a.
+func (s *Session) carry(a *compiler.Aggregation, rows []sink.Row) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	c := s.carried[a]
+	if c == nil {
+		c = map[string]sink.Row{}
+		s.carried[a] = c
 	}
-	less := func(x, y uint64) bool {
-		if a.Signed {
-			return int64(x) < int64(y)
+	for _, r := range rows {
+		m := meaning(r.Key)
+		old, ok := c[m]
+		if !ok {
+			old = sink.Row{Key: r.Key}
 		}
-		return x < y
+		a.Kind.Merge(&old.Value, r.Value, a.Signed)
+		c[m] = old
 	}
-	switch a.Kind {
-	case compiler.AggCount, compiler.AggSum, compiler.AggHist, compiler.AggLHist:
-		put(dst, 0, word(dst, 0)+word(src, 0))
-	case compiler.AggAvg:
-		put(dst, 0, word(dst, 0)+word(src, 0))
-		put(dst, 1, word(dst, 1)+word(src, 1))
-	case compiler.AggMin, compiler.AggMax:
-		if word(src, 1) == 0 {
-			return
+}
+
+// addCarried merges the rows carried over from earlier versions into a
+// snapshot of a.
+func (s *Session) addCarried(a *compiler.Aggregation, snap *sink.Snapshot) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	c := s.carried[a]
+	if len(c) == 0 {
+		return
+	}
+	at := map[string]int{}
+	for i, r := range snap.Rows {
+		at[meaning(r.Key)] = i
+	}
+	for m, r := range c {
+		if i, ok := at[m]; ok {
+			a.Kind.Merge(&snap.Rows[i].Value, r.Value, a.Signed)
+			continue
 		}
-		x, y := word(src, 0), word(dst, 0)
-		if word(dst, 1) == 0 || (a.Kind == compiler.AggMin && less(x, y)) || (a.Kind == compiler.AggMax && less(y, x)) {
-			put(dst, 0, x)
+		if a.Array && len(snap.Rows) > 0 {
+			a.Kind.Merge(&snap.Rows[0].Value, r.Value, a.Signed)
+			continue
 		}
-		put(dst, 1, 1)
-	case compiler.AggStats:
-		if word(src, 0) == 0 {
-			return
-		}
-		had := word(dst, 0) != 0
-		if !had || less(word(src, 2), word(dst, 2)) {
-			put(dst, 2, word(src, 2))
-		}
-		if !had || less(word(dst, 3), word(src, 3)) {
-			put(dst, 3, word(src, 3))
-		}
-		put(dst, 0, word(dst, 0)+word(src, 0))
-		put(dst, 1, word(dst, 1)+word(src, 1))
+		row := sink.Row{Key: r.Key}
+		a.Kind.Merge(&row.Value, r.Value, a.Signed)
+		snap.Rows = append(snap.Rows, row)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/ebpftrace/ebpftrace/compiler"
 	"github.com/ebpftrace/ebpftrace/dsl"
 	"github.com/ebpftrace/ebpftrace/runtime"
+	"github.com/ebpftrace/ebpftrace/runtime/sink"
 )
 
 func needRoot(t *testing.T) {
@@ -30,8 +31,12 @@ func runOnce(t *testing.T, src string, json bool) string {
 	if err != nil {
 		t.Fatalf("compile %q: %s", src, dsl.Render(err, p.Source))
 	}
-	var out, errb bytes.Buffer
-	s, err := runtime.Start(prog, runtime.Options{Stdout: &out, Stderr: &errb, JSON: json})
+	var out bytes.Buffer
+	var k sink.Sink = sink.NewText(&out)
+	if json {
+		k = sink.NewJSON(&out)
+	}
+	s, err := runtime.Start(prog, runtime.Options{Sinks: []sink.Sink{k}})
 	if err != nil {
 		t.Fatalf("start %q: %s", src, dsl.Render(err, p.Source))
 	}

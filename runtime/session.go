@@ -6,60 +6,54 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
-	"golang.org/x/sys/unix"
 
 	"github.com/ebpftrace/ebpftrace/compiler"
 	"github.com/ebpftrace/ebpftrace/runtime/sink"
 )
 
-// Options says where and how a session writes what it reads.
+// Options says where a session's output goes.
 type Options struct {
-	Stdout io.Writer
-	Stderr io.Writer
-	// JSON writes one JSON object a line instead of text.
-	JSON bool
+	// Sinks receive events, aggregations and lost counts, each in order.
+	Sinks []sink.Sink
 }
 
 // Session is a program loaded and attached in the kernel.
 type Session struct {
 	prog  *compiler.Program
-	opts  Options
 	l     *loaded
 	links []io.Closer
 	rd    *ringbuf.Reader
-	clock clock
 	dec   *decoder
 
-	mu     sync.Mutex // serialises writes to Stdout
+	mu    sync.Mutex // serialises calls to the sinks
+	sinks []sink.Sink
+	// carried are the values of earlier --watch versions, by aggregation
+	// and key meaning (handover.go).
+	carried map[*compiler.Aggregation]map[string]sink.Row
+	cmu     sync.Mutex
+
 	closed bool
 	// next is set by HandOver: the session that replaces this one.
 	next atomic.Pointer[Session]
 }
 
 // HandOver makes Run, once its context ends, stop without running end()
-// or printing: it detaches, prints the events still in its ring buffer,
-// adds its aggregations into next's aggregations of the same name and
-// shape, and closes. Hot reload calls it after next has attached, so no
-// event goes unseen (events in the instant both are attached count twice).
+// or printing: it detaches, hands the events still in its ring buffer to
+// the sinks, gives its aggregations to next (by name and key), and
+// closes. Hot reload calls it after next has attached, so no event goes
+// unseen (events in the instant both are attached count twice).
 func (s *Session) HandOver(next *Session) { s.next.Store(next) }
 
 // Start loads p, attaches every probe and runs the begin() probes. On error
 // nothing stays loaded or attached.
 func Start(p *compiler.Program, opts Options) (*Session, error) {
-	if opts.Stdout == nil {
-		opts.Stdout = os.Stdout
-	}
-	if opts.Stderr == nil {
-		opts.Stderr = os.Stderr
-	}
-	s := &Session{prog: p, opts: opts, clock: newClock()}
+	s := &Session{prog: p, sinks: opts.Sinks, carried: map[*compiler.Aggregation]map[string]sink.Row{}}
 	l, err := load(p)
 	if err != nil {
 		return nil, err
@@ -118,13 +112,6 @@ func (s *Session) RememberProcess(pid int) { s.dec.user.Snapshot(pid) }
 // Attached is the number of probes in the kernel (begin and end excluded).
 func (s *Session) Attached() int { return len(s.links) }
 
-func newClock() clock {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	now := time.Now()
-	return clock{wallMinusMono: time.Duration(now.UnixNano() - ts.Nano())}
-}
-
 // runOnce runs the begin() or end() programs through BPF_PROG_TEST_RUN.
 func (s *Session) runOnce(kind compiler.AttachKind) error {
 	for _, pr := range s.prog.Probes {
@@ -138,125 +125,149 @@ func (s *Session) runOnce(kind compiler.AttachKind) error {
 	return nil
 }
 
-// Run reads events and prints periodic aggregations until ctx ends or an
-// exit() stage fires, then runs end(), prints what is left in the ring
-// buffer and the aggregations, and detaches and unloads everything.
-func (s *Session) Run(ctx context.Context) error {
-	defer s.Close()
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-
-	readerDone := make(chan error, 1)
-	draining := make(chan struct{})
-	if s.rd != nil {
-		go func() { readerDone <- s.readEvents(stop, draining) }()
-	} else {
-		close(readerDone)
-	}
-
-	var tickers []*time.Ticker
-	tick := make(chan *compiler.Aggregation)
-	for _, a := range s.prog.Aggregations {
-		if a.Every <= 0 {
-			continue
-		}
-		t := time.NewTicker(a.Every)
-		tickers = append(tickers, t)
-		go func(a *compiler.Aggregation, t *time.Ticker) {
-			for {
-				select {
-				case <-t.C:
-					select {
-					case tick <- a:
-					case <-ctx.Done():
-						return
-					}
-				case <-ctx.Done():
-					return
-				}
-			}
-		}(a, t)
-	}
-	defer func() {
-		for _, t := range tickers {
-			t.Stop()
-		}
-	}()
-
+// toSinks calls f on every sink, under the sinks' lock.
+func (s *Session) toSinks(f func(sink.Sink) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var errs []error
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case a := <-tick:
-			if err := s.printAggregationAt(a, time.Now()); err != nil {
-				errs = append(errs, err)
-			}
-			if err := clearAggregation(a, s.l.maps[a.Map]); err != nil {
-				errs = append(errs, fmt.Errorf("clear @%s: %w", a.Name, err))
-			}
-		case err := <-readerDone:
-			if err != nil {
-				errs = append(errs, err)
-			}
-			readerDone = nil
-		}
-	}
-
-	next := s.next.Load()
-	if next != nil {
-		// Hot reload: detach first so that nothing counted here after the
-		// hand-over is lost, then drain.
-		errs = append(errs, closeAll(s.links))
-		s.links = nil
-	} else {
-		// Print before detaching: detaching a tracepoint waits for an RCU
-		// grace period in the kernel, serialised across probes (seconds
-		// for a wildcard), and the results should not wait for that.
-		// The events of a -c command are all in by now.
-		errs = append(errs, s.runOnce(compiler.AttachEnd))
-	}
-	if s.rd != nil && readerDone != nil {
-		close(draining)
-		if err := s.rd.Flush(); err != nil {
+	for _, k := range s.sinks {
+		if err := f(k); err != nil {
 			errs = append(errs, err)
 		}
-		select {
-		case err := <-readerDone:
-			errs = append(errs, err)
-		case <-time.After(5 * time.Second):
-			errs = append(errs, errors.New("timed out draining the event ring buffer"))
-		}
-	}
-	if next != nil {
-		// Hot reload: the new version prints; give it what we counted.
-		errs = append(errs, handOverAggregations(s, next))
-		return errors.Join(errs...)
-	}
-	for _, a := range s.prog.Aggregations {
-		if a.Every > 0 && s.isEmpty(a) {
-			continue
-		}
-		errs = append(errs, s.printAggregation(a))
-	}
-	if n := s.lost(0); n > 0 {
-		fmt.Fprintf(s.opts.Stderr, "ebpftrace: %d events were lost: the ring buffer was full (print less, aggregate in the kernel, or give --buffer more room)\n", n)
-	}
-	if n := s.lost(1); n > 0 {
-		fmt.Fprintf(s.opts.Stderr, "ebpftrace: %d aggregation updates were lost: a map was full (%d keys); aggregate by fewer keys\n", n, compiler.MaxKeys)
 	}
 	return errors.Join(errs...)
 }
 
-// readEvents prints ring buffer records until the buffer is closed, or it
-// is flushed once draining is closed. An exit() record calls stop.
+// Run hands events and periodic aggregations to the sinks until ctx ends,
+// an exit() stage fires or a sink fails. Then, in this order: it stops
+// every probe in the kernel, runs end(), hands over what is left in the
+// ring buffer, then the aggregations, then the lost counts, and detaches
+// and unloads everything. Every event produced is either handed to the
+// sinks or counted lost.
+func (s *Session) Run(ctx context.Context) error {
+	defer s.Close()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var errs []error
+	var emu sync.Mutex
+	fail := func(err error) {
+		if err == nil {
+			return
+		}
+		emu.Lock()
+		errs = append(errs, err)
+		emu.Unlock()
+		stop()
+	}
+
+	readerDone := make(chan struct{})
+	draining := make(chan struct{})
+	if s.rd != nil {
+		go func() {
+			defer close(readerDone)
+			fail(s.readEvents(stop, draining))
+		}()
+	} else {
+		close(readerDone)
+	}
+
+	var wg sync.WaitGroup
+	for _, a := range s.prog.Aggregations {
+		if a.Every <= 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(a.Every)
+			defer t.Stop()
+			for {
+				select {
+				case now := <-t.C:
+					fail(s.emitAggregation(a, now))
+					fail(s.clearAggregation(a))
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	if s.rd != nil {
+		// Lines an interactive user waits for leave the buffers often.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(sink.FlushInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+					fail(s.toSinks(sink.Sink.Flush))
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	<-ctx.Done()
+	wg.Wait()
+
+	next := s.next.Load()
+	// Stop producing: every probe checks the control word first, so from
+	// here on nothing new is counted or printed; what is already in the
+	// ring buffer is drained below. (Detaching waits for an RCU grace
+	// period per probe, so it comes last, after the results.)
+	fail(s.stopProbes())
+	if next == nil {
+		fail(s.runOnce(compiler.AttachEnd))
+	}
+	if s.rd != nil {
+		close(draining)
+		fail(s.rd.Flush())
+		<-readerDone
+	}
+	if next != nil {
+		// Hot reload: the new version prints; give it what we counted.
+		handOver(s, next)
+	} else {
+		for _, a := range s.prog.Aggregations {
+			if a.Every > 0 && s.isEmpty(a) {
+				continue
+			}
+			fail(s.emitAggregation(a, time.Time{}))
+		}
+		lost := sink.Lost{Events: s.lost(compiler.LostEvents), Updates: s.lost(compiler.LostUpdates)}
+		fail(s.toSinks(func(k sink.Sink) error { return k.Lost(lost) }))
+	}
+	fail(s.toSinks(sink.Sink.Flush))
+	return errors.Join(errs...)
+}
+
+// stopProbes sets the control word, then waits for the programs already
+// past it to finish (a few microseconds).
+func (s *Session) stopProbes() error {
+	if s.prog.Control == "" {
+		return nil
+	}
+	if err := s.l.maps[s.prog.Control].Update(uint32(0), uint64(1), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("stop the probes: %w", err)
+	}
+	time.Sleep(time.Millisecond)
+	return nil
+}
+
+// readEvents hands ring buffer records to the sinks until the buffer is
+// closed, or, once draining is closed, until it is empty. An exit()
+// record (its stage has stopped the probes already) calls stop.
 func (s *Session) readEvents(stop func(), draining <-chan struct{}) error {
 	var rec ringbuf.Record
+	ev := &sink.Event{R: s.dec}
 	for {
 		err := s.rd.ReadInto(&rec)
 		switch {
 		case errors.Is(err, ringbuf.ErrFlushed):
+			// Flush returns once everything before it was read; after the
+			// probes stopped that is everything.
 			select {
 			case <-draining:
 				return nil
@@ -271,69 +282,20 @@ func (s *Session) readEvents(stop func(), draining <-chan struct{}) error {
 		if len(rec.RawSample) < 8 {
 			continue
 		}
-		ev := s.prog.Events[binary.LittleEndian.Uint32(rec.RawSample)]
-		if ev == nil {
+		layout := s.prog.Events[binary.LittleEndian.Uint32(rec.RawSample)]
+		if layout == nil {
 			continue
 		}
-		switch ev.Kind {
+		switch layout.Kind {
 		case compiler.EventExit:
 			stop()
 		case compiler.EventPrint:
-			line := s.formatEvent(ev, rec.RawSample)
-			s.mu.Lock()
-			io.WriteString(s.opts.Stdout, line)
-			s.mu.Unlock()
+			ev.Layout, ev.Raw = layout, rec.RawSample
+			if err := s.toSinks(func(k sink.Sink) error { return k.Event(ev) }); err != nil {
+				return err
+			}
 		}
 	}
-}
-
-func (s *Session) printAggregation(a *compiler.Aggregation) error {
-	return s.printAggregationAt(a, time.Time{})
-}
-
-// printAggregationAt prints an aggregation; a non-zero at is the time of a
-// periodic print: a HH:MM:SS line above the text, a "time" in JSON.
-func (s *Session) printAggregationAt(a *compiler.Aggregation, at time.Time) error {
-	agg, err := readAggregation(a, s.l.maps[a.Map], s.dec)
-	if err != nil {
-		return err
-	}
-	agg.Time = at
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.opts.JSON {
-		return sink.WriteJSON(s.opts.Stdout, agg)
-	}
-	if !at.IsZero() {
-		fmt.Fprintln(s.opts.Stdout, at.Format("15:04:05"))
-	}
-	return sink.WriteText(s.opts.Stdout, agg)
-}
-
-func (s *Session) isEmpty(a *compiler.Aggregation) bool {
-	agg, err := readAggregation(a, s.l.maps[a.Map], s.dec)
-	if err != nil {
-		return false
-	}
-	for _, r := range agg.Rows {
-		if r.Count != 0 || r.Sum != 0 || len(r.Buckets) > 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// lost sums a per-CPU count of lost work: slot 0 counts records lost to a
-// full ring buffer, slot 1 aggregation updates lost to a full map.
-func (s *Session) lost(slot uint32) uint64 {
-	if s.prog.Drops == "" {
-		return 0
-	}
-	var vals cpuValues
-	if err := s.l.maps[s.prog.Drops].Lookup(slot, &vals); err != nil {
-		return 0
-	}
-	return sumWord0(vals)
 }
 
 // Close detaches and unloads everything. It is safe to call more than once.

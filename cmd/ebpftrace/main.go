@@ -208,7 +208,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	opts := ebpfrt.Options{Stdout: stdout, Stderr: stderr, JSON: c.format == "json"}
+	opts := outputOptions(c.format, stdout, stderr)
 	sess, err := ebpfrt.Start(p, opts)
 	if err != nil {
 		fmt.Fprint(stderr, dsl.Render(err, src))

@@ -423,7 +423,7 @@ func (r *repl) eval(text string) {
 		dumpAsm(r.stdout, p)
 		return
 	}
-	sess, err := ebpfrt.Start(p, ebpfrt.Options{Stdout: r.stdout, Stderr: r.stderr, JSON: r.c.format == "json"})
+	sess, err := ebpfrt.Start(p, outputOptions(r.c.format, r.stdout, r.stderr))
 	if err != nil {
 		fmt.Fprint(r.stderr, r.render(err, p.Source.Text, text))
 		return

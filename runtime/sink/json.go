@@ -5,25 +5,122 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
+	"strings"
+	"sync"
 	"time"
 )
+
+// JSON writes one JSON object a line: events, aggregations and lost counts.
+type JSON struct {
+	mu sync.Mutex // versions of a --watch script share their sinks
+	w  *lines
+}
+
+// NewJSON returns a JSON sink writing to w.
+func NewJSON(w io.Writer) *JSON { return &JSON{w: newLines(w)} }
+
+// Event writes {"type":"event","probe":…,"text":…,"fields":{…}} with the
+// fields in their print order.
+func (j *JSON) Event(e *Event) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_, err := j.w.WriteString(EventJSON(e))
+	return err
+}
+
+// Aggregation writes one aggregation line.
+func (j *JSON) Aggregation(s *Snapshot) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := WriteJSON(j.w, s); err != nil {
+		return err
+	}
+	return j.w.Flush()
+}
+
+// Lost writes {"type":"lost","events":N,"updates":M} when anything was lost.
+func (j *JSON) Lost(l Lost) error {
+	if l.Events == 0 && l.Updates == 0 {
+		return nil
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_, err := fmt.Fprintf(j.w, `{"type":"lost","events":%d,"updates":%d}`+"\n", l.Events, l.Updates)
+	return err
+}
+
+// Flush writes out buffered lines.
+func (j *JSON) Flush() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.w.Flush()
+}
+
+// EventJSON renders an event as a JSON object line.
+func EventJSON(e *Event) string {
+	ev := e.Layout
+	vals := make([]any, len(ev.Fields))
+	for i, f := range ev.Fields {
+		vals[i] = e.R.Field(e.Raw, f)
+	}
+	var b strings.Builder
+	b.WriteString(`{"type":"event","probe":`)
+	probe, _ := json.Marshal(ev.Probe)
+	b.Write(probe)
+	if ev.Format != "" {
+		shown := make([]any, len(vals))
+		for i, v := range vals {
+			shown[i] = show(v, e.R)
+		}
+		b.WriteString(`,"text":`)
+		text, _ := json.Marshal(strings.TrimSuffix(fmt.Sprintf(ev.Format, shown...), "\n"))
+		b.Write(text)
+	}
+	b.WriteString(`,"fields":{`)
+	for i, f := range ev.Fields {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		k, _ := json.Marshal(f.Name)
+		b.Write(k)
+		b.WriteString(":")
+		j, _ := json.Marshal(jsonValue(vals[i], e.R))
+		b.Write(j)
+	}
+	b.WriteString("}}\n")
+	return b.String()
+}
+
+// jsonValue is how a data value appears in JSON: a stack as an array of
+// frames, a symbol as its name, hex() as a "0x…" string, time as RFC 3339.
+func jsonValue(v Value, r Resolver) any {
+	switch v := v.(type) {
+	case Stack:
+		f := []string{}
+		if r != nil {
+			f = append(f, r.Frames(v)...)
+		}
+		return f
+	case Symbol, Hex:
+		return fmt.Sprint(show(v, r))
+	case time.Time:
+		return v.Format(time.RFC3339Nano)
+	}
+	return v
+}
 
 // WriteJSON prints a as exactly one line holding one JSON object:
 //
 //	{"type":"aggregation","name":"count","kind":"count","keys":["comm"],
 //	 "rows":[{"key":["bash"],"value":12}]}
 //
-// "name" is Aggregation.Name (without '@'), "kind" is Kind.String() and
-// "keys" is KeyNames (always an array). Each row has "key", an array with
-// one element per key name (empty when keyless); integers and strings are
-// JSON numbers and strings, a Stack is an array of frame strings. The
-// other row fields depend on the kind:
-//
-//	count, sum, min, max: "value"
-//	avg:                  "value" (the integer average), "count", "sum"
-//	stats:                "count", "sum", "avg", "min", "max"
-//	hist, lhist:          "buckets": [{"min":4,"max":8,"count":3}, …]
+// "name" is the name (without '@'), "kind" the kind's name and "keys" the
+// key names (always an array). Each row has "key", an array with one
+// element per key name (empty when keyless); integers and strings are JSON
+// numbers and strings, a stack is an array of frame strings. The other row
+// fields are the kind's Fields (count, sum, min, max: "value"; avg:
+// "value", "count", "sum"; stats: "count", "sum", "avg", "min", "max"),
+// and for histograms "buckets": [{"min":4,"max":8,"count":3}, …].
 //
 // Histogram buckets list only the non-empty buckets, in index order; "min"
 // is inclusive and "max" exclusive, matching the [min, max) text labels,
@@ -32,136 +129,78 @@ import (
 // Rows are sorted and cut to Top as by WriteText, and a keyless scalar
 // aggregation without data gets one zero row. The line is written with a
 // single Write call; nothing is written if a is malformed.
-func WriteJSON(w io.Writer, a *Aggregation) error {
+func WriteJSON(w io.Writer, a *Snapshot) error {
 	if err := validate(a); err != nil {
 		return err
 	}
-	out := jsonAggregation{
-		Type: "aggregation",
-		Name: a.Name,
-		Kind: a.Kind.String(),
-		Keys: a.KeyNames,
-		Rows: []jsonRow{},
-	}
-	if !a.Time.IsZero() {
-		out.Time = a.Time.Format(time.RFC3339Nano)
-	}
-	if out.Keys == nil {
-		out.Keys = []string{}
-	}
-	for _, r := range sortedRows(a) {
-		out.Rows = append(out.Rows, makeJSONRow(a, r))
-	}
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&out); err != nil {
-		return fmt.Errorf("sink: @%s: %w", a.Name, err)
+	buf.WriteString(`{"type":"aggregation","name":`)
+	writeJSONValue(&buf, a.Name)
+	buf.WriteString(`,"kind":`)
+	writeJSONValue(&buf, a.Kind.Name)
+	buf.WriteString(`,"keys":`)
+	keys := a.KeyNames
+	if keys == nil {
+		keys = []string{}
 	}
+	writeJSONValue(&buf, keys)
+	buf.WriteString(`,"rows":[`)
+	for i, r := range sortedRows(a) {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.WriteString(`{"key":[`)
+		for k, v := range r.Key {
+			if k > 0 {
+				buf.WriteByte(',')
+			}
+			writeJSONValue(&buf, jsonValue(v, a.R))
+		}
+		buf.WriteByte(']')
+		if a.Kind.Histogram() {
+			buf.WriteString(`,"buckets":[`)
+			n := 0
+			for b, c := range r.Buckets {
+				if c == 0 {
+					continue
+				}
+				if n > 0 {
+					buf.WriteByte(',')
+				}
+				n++
+				lo, hi := a.Kind.BucketBounds(b, a.Params)
+				fmt.Fprintf(&buf, `{"min":%s,"max":%s,"count":%d}`, jsonNumber(lo), jsonNumber(hi), c)
+			}
+			buf.WriteByte(']')
+		} else {
+			for _, f := range a.Kind.Fields(&r.Value) {
+				fmt.Fprintf(&buf, `,"%s":%d`, f.Name, f.Value)
+			}
+		}
+		buf.WriteByte('}')
+	}
+	buf.WriteByte(']')
+	if !a.Time.IsZero() {
+		buf.WriteString(`,"time":`)
+		writeJSONValue(&buf, a.Time.Format(time.RFC3339Nano))
+	}
+	buf.WriteString("}\n")
 	_, err := w.Write(buf.Bytes())
 	return err
 }
 
-type jsonAggregation struct {
-	Type string    `json:"type"`
-	Name string    `json:"name"`
-	Kind string    `json:"kind"`
-	Keys []string  `json:"keys"`
-	Rows []jsonRow `json:"rows"`
-	Time string    `json:"time,omitempty"`
-}
-
-type jsonRow struct {
-	Key     []any         `json:"key"`
-	Value   *int64        `json:"value,omitempty"`
-	Count   *int64        `json:"count,omitempty"`
-	Sum     *int64        `json:"sum,omitempty"`
-	Avg     *int64        `json:"avg,omitempty"`
-	Min     *int64        `json:"min,omitempty"`
-	Max     *int64        `json:"max,omitempty"`
-	Buckets *[]jsonBucket `json:"buckets,omitempty"`
-}
-
-type jsonBucket struct {
-	Min   *json.Number `json:"min"`
-	Max   *json.Number `json:"max"`
-	Count uint64       `json:"count"`
-}
-
-func ptr[T any](v T) *T { return &v }
-
-func makeJSONRow(a *Aggregation, r *Row) jsonRow {
-	jr := jsonRow{Key: make([]any, len(r.Key))}
-	for i, v := range r.Key {
-		switch v.(type) {
-		case Stack, *Stack:
-			f := stackFrames(v)
-			if f == nil {
-				f = []string{}
-			}
-			jr.Key[i] = f
-		default:
-			jr.Key[i] = v
-		}
+// jsonNumber is a bound, or null for an open end.
+func jsonNumber(s string) string {
+	if s == "" {
+		return "null"
 	}
-	switch a.Kind {
-	case Count, Sum, Min, Max:
-		jr.Value = ptr(r.value(a.Kind))
-	case Avg:
-		jr.Value = ptr(r.avg())
-		jr.Count = ptr(r.Count)
-		jr.Sum = ptr(r.Sum)
-	case Stats:
-		jr.Count = ptr(r.Count)
-		jr.Sum = ptr(r.Sum)
-		jr.Avg = ptr(r.avg())
-		jr.Min = ptr(r.minValue())
-		jr.Max = ptr(r.maxValue())
-	case Hist, LHist:
-		buckets := []jsonBucket{}
-		for i, c := range r.Buckets {
-			if c == 0 {
-				continue
-			}
-			var lo, hi *json.Number
-			if a.Kind == Hist {
-				lo, hi = histJSONBounds(i)
-			} else {
-				lo, hi = lhistJSONBounds(i, a.LHist)
-			}
-			buckets = append(buckets, jsonBucket{Min: lo, Max: hi, Count: c})
-		}
-		jr.Buckets = &buckets
-	}
-	return jr
+	return s
 }
 
-// histJSONBounds returns the exact bounds of power-of-two bucket i, nil for
-// the open lower end of bucket 0. Unlike HistBounds it does not saturate:
-// bucket 65 ends at 2^64.
-func histJSONBounds(i int) (lo, hi *json.Number) {
-	num := func(s string) *json.Number { return ptr(json.Number(s)) }
-	switch i {
-	case 0:
-		return nil, num("0")
-	case 1:
-		return num("0"), num("1")
-	case 65:
-		return num(strconv.FormatUint(1<<63, 10)), num("18446744073709551616")
-	}
-	return num(strconv.FormatUint(1<<(i-2), 10)), num(strconv.FormatUint(1<<(i-1), 10))
-}
-
-// lhistJSONBounds returns the bounds of linear bucket i, nil for the open
-// ends of the underflow and overflow buckets.
-func lhistJSONBounds(i int, s LHistSpec) (lo, hi *json.Number) {
-	num := func(v int64) *json.Number { return ptr(json.Number(strconv.FormatInt(v, 10))) }
-	n := s.n()
-	switch {
-	case i == 0:
-		return nil, num(s.Min)
-	case int64(i) == n+1:
-		return num(s.lhistEdge(n)), nil
-	}
-	return num(s.lhistEdge(int64(i) - 1)), num(s.lhistEdge(int64(i)))
+func writeJSONValue(buf *bytes.Buffer, v any) {
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+	// Encode ends with a newline; the line goes on.
+	buf.Truncate(buf.Len() - 1)
 }

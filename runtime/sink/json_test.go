@@ -7,62 +7,64 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ebpftrace/ebpftrace/compiler/agg"
 )
 
 func TestWriteJSON(t *testing.T) {
 	tests := []struct {
 		name string
-		agg  Aggregation
+		agg  Snapshot
 		want string
 	}{
 		{
 			name: "count keyed",
-			agg: Aggregation{Name: "count", Kind: Count, KeyNames: []string{"comm"}, Rows: []Row{
-				{Key: keys("bash"), Count: 12},
-				{Key: keys("cat"), Count: 3},
+			agg: Snapshot{Name: "count", Kind: Count, KeyNames: []string{"comm"}, Rows: []Row{
+				{Key: keys("bash"), Value: agg.Value{Count: 12}},
+				{Key: keys("cat"), Value: agg.Value{Count: 3}},
 			}},
 			want: `{"type":"aggregation","name":"count","kind":"count","keys":["comm"],"rows":[{"key":["cat"],"value":3},{"key":["bash"],"value":12}]}`,
 		},
 		{
 			name: "count keyless empty",
-			agg:  Aggregation{Name: "n", Kind: Count},
+			agg:  Snapshot{Name: "n", Kind: Count},
 			want: `{"type":"aggregation","name":"n","kind":"count","keys":[],"rows":[{"key":[],"value":0}]}`,
 		},
 		{
 			name: "keyed empty",
-			agg:  Aggregation{Name: "n", Kind: Sum, KeyNames: []string{"pid"}},
+			agg:  Snapshot{Name: "n", Kind: Sum, KeyNames: []string{"pid"}},
 			want: `{"type":"aggregation","name":"n","kind":"sum","keys":["pid"],"rows":[]}`,
 		},
 		{
 			name: "multi key top",
-			agg: Aggregation{Name: "s", Kind: Sum, KeyNames: []string{"comm", "pid"}, Top: 1, Rows: []Row{
-				{Key: keys("a", int64(1)), Sum: 10},
-				{Key: keys("b", uint64(2)), Sum: 20},
+			agg: Snapshot{Name: "s", Kind: Sum, KeyNames: []string{"comm", "pid"}, Top: 1, Rows: []Row{
+				{Key: keys("a", int64(1)), Value: agg.Value{Sum: 10}},
+				{Key: keys("b", uint64(2)), Value: agg.Value{Sum: 20}},
 			}},
 			want: `{"type":"aggregation","name":"s","kind":"sum","keys":["comm","pid"],"rows":[{"key":["b",2],"value":20}]}`,
 		},
 		{
 			name: "avg",
-			agg: Aggregation{Name: "lat", Kind: Avg, KeyNames: []string{"comm"}, Rows: []Row{
-				{Key: keys("bash"), Count: 3, Sum: 16},
+			agg: Snapshot{Name: "lat", Kind: Avg, KeyNames: []string{"comm"}, Rows: []Row{
+				{Key: keys("bash"), Value: agg.Value{Count: 3, Sum: 16}},
 			}},
 			want: `{"type":"aggregation","name":"lat","kind":"avg","keys":["comm"],"rows":[{"key":["bash"],"value":5,"count":3,"sum":16}]}`,
 		},
 		{
 			name: "stats",
-			agg: Aggregation{Name: "st", Kind: Stats, Rows: []Row{
-				{Count: 2, Sum: 12, Min: 0, Max: 12},
+			agg: Snapshot{Name: "st", Kind: Stats, Rows: []Row{
+				{Value: agg.Value{Count: 2, Sum: 12, Min: 0, Max: 12}},
 			}},
 			want: `{"type":"aggregation","name":"st","kind":"stats","keys":[],"rows":[{"key":[],"count":2,"sum":12,"avg":6,"min":0,"max":12}]}`,
 		},
 		{
 			name: "min max value",
-			agg:  Aggregation{Name: "m", Kind: Min, Rows: []Row{{Count: 1, Min: -3}}},
+			agg:  Snapshot{Name: "m", Kind: Min, Rows: []Row{{Value: agg.Value{Count: 1, Min: -3}}}},
 			want: `{"type":"aggregation","name":"m","kind":"min","keys":[],"rows":[{"key":[],"value":-3}]}`,
 		},
 		{
 			name: "hist",
-			agg: Aggregation{Name: "h", Kind: Hist, Rows: []Row{
+			agg: Snapshot{Name: "h", Kind: Hist, Rows: []Row{
 				histRow(nil, -1, 0, 1, 2, 3, 5, 1500),
 			}},
 			want: `{"type":"aggregation","name":"h","kind":"hist","keys":[],"rows":[{"key":[],"buckets":[` +
@@ -71,25 +73,25 @@ func TestWriteJSON(t *testing.T) {
 		},
 		{
 			name: "hist top buckets",
-			agg: Aggregation{Name: "h", Kind: Hist, Rows: []Row{{Buckets: func() []uint64 {
+			agg: Snapshot{Name: "h", Kind: Hist, Rows: []Row{{Value: agg.Value{Buckets: func() []uint64 {
 				b := make([]uint64, HistBuckets)
 				b[64], b[65] = 1, 2
 				return b
-			}()}}},
+			}()}}}},
 			want: `{"type":"aggregation","name":"h","kind":"hist","keys":[],"rows":[{"key":[],"buckets":[` +
 				`{"min":4611686018427387904,"max":9223372036854775808,"count":1},` +
 				`{"min":9223372036854775808,"max":18446744073709551616,"count":2}]}]}`,
 		},
 		{
 			name: "hist all zero",
-			agg:  Aggregation{Name: "h", Kind: Hist, Rows: []Row{{Buckets: []uint64{0, 0}}}},
+			agg:  Snapshot{Name: "h", Kind: Hist, Rows: []Row{{Value: agg.Value{Buckets: []uint64{0, 0}}}}},
 			want: `{"type":"aggregation","name":"h","kind":"hist","keys":[],"rows":[{"key":[],"buckets":[]}]}`,
 		},
 		{
 			name: "lhist under and overflow",
-			agg: Aggregation{Name: "l", Kind: LHist, LHist: LHistSpec{0, 100, 10}, KeyNames: []string{"comm"}, Rows: []Row{
-				lhistRow(LHistSpec{0, 100, 10}, keys("zsh"), -1, 55, 100, 100),
-				lhistRow(LHistSpec{0, 100, 10}, keys("sh"), 0),
+			agg: Snapshot{Name: "l", Kind: LHist, Params: agg.Params{Min: 0, Max: 100, Step: 10}, KeyNames: []string{"comm"}, Rows: []Row{
+				lhistRow(agg.Params{Min: 0, Max: 100, Step: 10}, keys("zsh"), -1, 55, 100, 100),
+				lhistRow(agg.Params{Min: 0, Max: 100, Step: 10}, keys("sh"), 0),
 			}},
 			want: `{"type":"aggregation","name":"l","kind":"lhist","keys":["comm"],"rows":[` +
 				`{"key":["sh"],"buckets":[{"min":0,"max":10,"count":1}]},` +
@@ -97,8 +99,8 @@ func TestWriteJSON(t *testing.T) {
 		},
 		{
 			name: "stack key and html characters",
-			agg: Aggregation{Name: "c", Kind: Count, KeyNames: []string{"ustack", "kstack"}, Rows: []Row{
-				{Key: keys(Stack{Frames: []string{"std::vector<int>::push_back", "main"}}, Stack{}), Count: 1},
+			agg: Snapshot{R: names{}, Name: "c", Kind: Count, KeyNames: []string{"ustack", "kstack"}, Rows: []Row{
+				{Key: keys(st("std::vector<int>::push_back", "main"), Stack{}), Value: agg.Value{Count: 1}},
 			}},
 			want: `{"type":"aggregation","name":"c","kind":"count","keys":["ustack","kstack"],"rows":[{"key":[["std::vector<int>::push_back","main"],[]],"value":1}]}`,
 		},
@@ -139,17 +141,17 @@ type jsonDoc struct {
 }
 
 func TestWriteJSONRoundTrip(t *testing.T) {
-	aggs := []*Aggregation{
+	aggs := []*Snapshot{
 		{Name: "count", Kind: Count, KeyNames: []string{"comm", "pid"}, Rows: []Row{
-			{Key: keys("bash", int64(-1)), Count: 7},
-			{Key: keys("sshd", uint64(math.MaxUint64)), Count: 2},
-			{Key: keys("cron", int64(math.MinInt64)), Count: math.MaxInt64},
+			{Key: keys("bash", int64(-1)), Value: agg.Value{Count: 7}},
+			{Key: keys("sshd", uint64(math.MaxUint64)), Value: agg.Value{Count: 2}},
+			{Key: keys("cron", int64(math.MinInt64)), Value: agg.Value{Count: math.MaxInt64}},
 		}},
-		{Name: "st", Kind: Stats, KeyNames: []string{"kstack"}, Rows: []Row{
-			{Key: keys(Stack{Frames: []string{"a", "b"}}), Count: 4, Sum: -10, Min: -9, Max: 3},
+		{R: names{}, Name: "st", Kind: Stats, KeyNames: []string{"kstack"}, Rows: []Row{
+			{Key: keys(st("a", "b")), Value: agg.Value{Count: 4, Sum: -10, Min: -9, Max: 3}},
 		}},
-		{Name: "lat", Kind: LHist, LHist: LHistSpec{Min: 0, Max: 4096, Step: 1024}, KeyNames: []string{"comm"}, Rows: []Row{
-			lhistRow(LHistSpec{Min: 0, Max: 4096, Step: 1024}, keys("x\"y\n"), -1, 1, 2000, 5000),
+		{Name: "lat", Kind: LHist, Params: agg.Params{Min: 0, Max: 4096, Step: 1024}, KeyNames: []string{"comm"}, Rows: []Row{
+			lhistRow(agg.Params{Min: 0, Max: 4096, Step: 1024}, keys("x\"y\n"), -1, 1, 2000, 5000),
 		}},
 		{Name: "h", Kind: Hist, Rows: []Row{histRow(nil, 0, 4, 4, 1<<40, math.MaxInt64)}},
 	}
@@ -211,27 +213,12 @@ func TestWriteJSONRoundTrip(t *testing.T) {
 						if gb.Count != c {
 							t.Errorf("row %d bucket %d count = %d, want %d", i, bi, gb.Count, c)
 						}
-						var lo, hi int64
-						if a.Kind == Hist {
-							lo, hi = HistBounds(bi)
-						} else {
-							lo, hi = LHistBounds(bi, a.LHist)
+						lo, hi := a.Kind.BucketBounds(bi, a.Params)
+						if (gb.Min == nil) != (lo == "") || gb.Min != nil && string(*gb.Min) != lo {
+							t.Errorf("row %d bucket %d: min %v, want %q", i, bi, gb.Min, lo)
 						}
-						// Closed ends must match the exported bounds (which
-						// saturate where the JSON bound does not fit an int64).
-						if gb.Min == nil {
-							if lo != math.MinInt64 {
-								t.Errorf("row %d bucket %d: min null, want %d", i, bi, lo)
-							}
-						} else if v, err := gb.Min.Int64(); err != nil || v != lo {
-							t.Errorf("row %d bucket %d: min %s, want %d", i, bi, *gb.Min, lo)
-						}
-						if gb.Max == nil {
-							if hi != math.MaxInt64 {
-								t.Errorf("row %d bucket %d: max null, want %d", i, bi, hi)
-							}
-						} else if v, err := gb.Max.Int64(); err == nil && v != hi {
-							t.Errorf("row %d bucket %d: max %s, want %d", i, bi, *gb.Max, hi)
+						if (gb.Max == nil) != (hi == "") || gb.Max != nil && string(*gb.Max) != hi {
+							t.Errorf("row %d bucket %d: max %v, want %q", i, bi, gb.Max, hi)
 						}
 					}
 					if nonEmpty != len(got.Buckets) {
@@ -247,7 +234,7 @@ func TestWriteJSONRoundTrip(t *testing.T) {
 // encode it.
 func jsonKeyForTest(v Value) string {
 	if s, ok := v.(Stack); ok {
-		v = s.Frames
+		v = names{}.Frames(s)
 	}
 	b, _ := json.Marshal(v)
 	return string(b)

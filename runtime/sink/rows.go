@@ -8,111 +8,21 @@ import (
 	"strings"
 )
 
-// validate checks that a can be printed.
-func validate(a *Aggregation) error {
-	if a == nil {
-		return fmt.Errorf("sink: nil aggregation")
-	}
-	if a.Kind < Count || a.Kind > LHist {
-		return fmt.Errorf("sink: @%s: unknown aggregation kind %d", a.Name, int(a.Kind))
-	}
-	if len(a.KeyNames) == 0 && len(a.Rows) > 1 {
-		return fmt.Errorf("sink: @%s: keyless aggregation has %d rows", a.Name, len(a.Rows))
-	}
-	nb := 0
-	switch a.Kind {
-	case Hist:
-		nb = HistBuckets
-	case LHist:
-		if err := a.LHist.Validate(); err != nil {
-			return fmt.Errorf("sink: @%s: %w", a.Name, err)
-		}
-		nb = a.LHist.Buckets()
-	}
-	for i := range a.Rows {
-		r := &a.Rows[i]
-		if len(r.Key) != len(a.KeyNames) {
-			return fmt.Errorf("sink: @%s: row %d has %d key values, want %d", a.Name, i, len(r.Key), len(a.KeyNames))
-		}
-		if len(r.Buckets) > nb {
-			return fmt.Errorf("sink: @%s: row %d has %d buckets, want at most %d", a.Name, i, len(r.Buckets), nb)
-		}
-	}
-	return nil
-}
-
-// avg returns Sum/Count truncated toward zero, as bpftrace's integer
-// average, or 0 when Count is 0.
-func (r *Row) avg() int64 {
-	if r.Count == 0 {
-		return 0
-	}
-	return r.Sum / r.Count
-}
-
-// minValue returns Min, or 0 when unset.
-func (r *Row) minValue() int64 {
-	if r.Count <= 0 {
-		return 0
-	}
-	return r.Min
-}
-
-// maxValue returns Max, or 0 when unset.
-func (r *Row) maxValue() int64 {
-	if r.Count <= 0 {
-		return 0
-	}
-	return r.Max
-}
-
-// value returns the single printed value of a count, sum, avg, min or max
-// row (the average for stats).
-func (r *Row) value(k Kind) int64 {
-	switch k {
-	case Count:
-		return r.Count
-	case Sum:
-		return r.Sum
-	case Min:
-		return r.minValue()
-	case Max:
-		return r.maxValue()
-	}
-	return r.avg()
-}
-
-// total returns the sum of the histogram buckets.
-func (r *Row) total() uint64 {
-	var t uint64
-	for _, c := range r.Buckets {
-		t += c
-	}
-	return t
-}
-
 // sortedRows returns the rows to print, in bpftrace's order: ascending by
 // value (by average for avg and stats, by total count for histograms),
 // ties broken by key, and only the last Top rows when Top > 0. A keyless
 // scalar aggregation without rows gets a zero row, as bpftrace prints
 // `@count: 0` for it.
-func sortedRows(a *Aggregation) []*Row {
-	if len(a.KeyNames) == 0 && len(a.Rows) == 0 && a.Kind != Hist && a.Kind != LHist {
+func sortedRows(a *Snapshot) []*Row {
+	if len(a.KeyNames) == 0 && len(a.Rows) == 0 && !a.Kind.Histogram() {
 		return []*Row{{}}
 	}
 	rows := make([]*Row, len(a.Rows))
 	for i := range a.Rows {
 		rows[i] = &a.Rows[i]
 	}
-	hist := a.Kind == Hist || a.Kind == LHist
 	slices.SortStableFunc(rows, func(x, y *Row) int {
-		var c int
-		if hist {
-			c = cmp.Compare(x.total(), y.total())
-		} else {
-			c = cmp.Compare(x.value(a.Kind), y.value(a.Kind))
-		}
-		if c != 0 {
+		if c := cmp.Compare(a.Kind.Order(&x.Value), a.Kind.Order(&y.Value)); c != 0 {
 			return c
 		}
 		return compareKeys(x.Key, y.Key)
@@ -147,7 +57,7 @@ func compareValues(x, y Value) int {
 	case 1:
 		return strings.Compare(x.(string), y.(string))
 	case 2:
-		return slices.Compare(stackFrames(x), stackFrames(y))
+		return slices.Compare(x.(Stack).PCs, y.(Stack).PCs)
 	}
 	return strings.Compare(fmt.Sprint(x), fmt.Sprint(y))
 }
@@ -158,7 +68,7 @@ func valueRank(v Value) int {
 		return 0
 	case string:
 		return 1
-	case Stack, *Stack:
+	case Stack:
 		return 2
 	}
 	return 3
@@ -210,19 +120,6 @@ func intParts(v Value) (s int64, neg bool, u uint64) {
 	return s, false, uint64(s)
 }
 
-// stackFrames returns the frames of a Stack or *Stack value.
-func stackFrames(v Value) []string {
-	switch v := v.(type) {
-	case Stack:
-		return v.Frames
-	case *Stack:
-		if v != nil {
-			return v.Frames
-		}
-	}
-	return nil
-}
-
 // stackIndent is the indentation bpftrace gives stack frames inside a map
 // key (BPFtrace::get_stack is called with indent 8).
 const stackIndent = "        "
@@ -230,7 +127,7 @@ const stackIndent = "        "
 // keyText formats one key component as bpftrace prints it inside `@m[...]`:
 // integers in decimal, strings unquoted, stacks as a newline followed by one
 // indented line per frame.
-func keyText(v Value) string {
+func keyText(v Value, r Resolver) string {
 	switch v := v.(type) {
 	case string:
 		return v
@@ -238,25 +135,54 @@ func keyText(v Value) string {
 		return strconv.FormatInt(v, 10)
 	case uint64:
 		return strconv.FormatUint(v, 10)
-	case Stack, *Stack:
-		var b strings.Builder
-		b.WriteByte('\n')
-		for _, f := range stackFrames(v) {
-			b.WriteString(stackIndent)
-			b.WriteString(f)
-			b.WriteByte('\n')
-		}
-		return b.String()
 	}
-	return fmt.Sprint(v)
+	return fmt.Sprint(show(v, r))
 }
 
 // keysText formats a whole key as bpftrace prints a tuple key: the
 // components separated by ", " without parentheses.
-func keysText(key []Value) string {
+func keysText(key []Value, r Resolver) string {
 	parts := make([]string, len(key))
 	for i, v := range key {
-		parts[i] = keyText(v)
+		parts[i] = keyText(v, r)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// show turns a data value into what fmt prints for it: a stack as one
+// frame a line, a symbol as its name, hex() as 0x….
+func show(v Value, r Resolver) any {
+	switch v := v.(type) {
+	case Stack:
+		var b strings.Builder
+		b.WriteByte('\n')
+		if r != nil {
+			for _, f := range r.Frames(v) {
+				b.WriteString(stackIndent)
+				b.WriteString(f)
+				b.WriteByte('\n')
+			}
+		}
+		return b.String()
+	case Symbol:
+		if r == nil {
+			return fmt.Sprintf("0x%x", v.Addr)
+		}
+		return r.Name(v)
+	case Hex:
+		return hexInt(v)
+	}
+	return v
+}
+
+// hexInt is an int the program wrapped in hex(): %v and %s show it as 0x…,
+// other verbs format the number as they would.
+type hexInt uint64
+
+func (h hexInt) Format(f fmt.State, verb rune) {
+	if verb == 'v' || verb == 's' {
+		fmt.Fprintf(f, "0x%x", uint64(h))
+		return
+	}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), uint64(h))
 }

@@ -3,31 +3,116 @@ package sink
 import (
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
+	"sync"
+	"time"
 )
 
 // histBarWidth is the width of the `|@@@…|` bar of a histogram line.
 const histBarWidth = 52
 
+// Text writes bpftrace's text format: event lines as their print()
+// formats say, aggregations as `@name[key]: value` lines and histograms.
+type Text struct {
+	mu sync.Mutex // versions of a --watch script share their sinks
+	w  *lines
+}
+
+// NewText returns a text sink writing to w.
+func NewText(w io.Writer) *Text { return &Text{w: newLines(w)} }
+
+// Event writes one event line.
+func (t *Text) Event(e *Event) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, err := t.w.WriteString(EventText(e))
+	return err
+}
+
+// Aggregation writes an aggregation; a periodic one under an HH:MM:SS line.
+func (t *Text) Aggregation(s *Snapshot) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !s.Time.IsZero() {
+		t.w.WriteString(s.Time.Format("15:04:05\n"))
+	}
+	if err := WriteText(t.w, s); err != nil {
+		return err
+	}
+	return t.w.Flush()
+}
+
+// Lost is reported by whoever runs the session, which knows what to advise.
+func (t *Text) Lost(Lost) error { return nil }
+
+// Flush writes out buffered lines.
+func (t *Text) Flush() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.w.Flush()
+}
+
+// EventText renders an event as a text line, with its newline.
+func EventText(e *Event) string {
+	ev := e.Layout
+	vals := make([]any, len(ev.Fields))
+	for i, f := range ev.Fields {
+		vals[i] = show(e.R.Field(e.Raw, f), e.R)
+	}
+	if ev.Format != "" {
+		line := fmt.Sprintf(ev.Format, vals...)
+		if !strings.HasSuffix(line, "\n") {
+			line += "\n"
+		}
+		return line
+	}
+	// The default line: time probe pid=… comm=… { field=… … }
+	var b strings.Builder
+	inArgs := false
+	for i, f := range ev.Fields {
+		name, isArg := strings.CutPrefix(f.Name, "args.")
+		if isArg && !inArgs {
+			b.WriteString(" {")
+			inArgs = true
+		}
+		switch v := vals[i].(type) {
+		case time.Time:
+			b.WriteString(v.Format("15:04:05.000000"))
+			b.WriteString(" " + ev.Probe)
+		case string:
+			if isArg {
+				fmt.Fprintf(&b, " %s=%q", name, v)
+				continue
+			}
+			fmt.Fprintf(&b, " %s=%v", name, v)
+		default:
+			fmt.Fprintf(&b, " %s=%v", name, v)
+		}
+	}
+	if inArgs {
+		b.WriteString(" }")
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
 // WriteText prints a in bpftrace's text format.
 //
 // Count, sum, avg, min and max print one line per row, `@name: 42` when
 // keyless and `@name[k1, k2]: 42` when keyed; stats prints
-// `@name[k]: count 3, average 5, total 15`. Rows are sorted by ascending
-// value (average for avg and stats), ties broken by key. A keyless
-// aggregation without data prints a zero value (`@name: 0`); a keyed one
-// without rows prints nothing.
+// `@name[k]: count 3, average 5, total 15` (each kind's Text). Rows are
+// sorted by ascending value, ties broken by key. A keyless aggregation
+// without data prints a zero value (`@name: 0`); a keyed one without rows
+// prints nothing.
 //
-// Hist and lhist print, for each row, a header line `@name:` or
-// `@name[k]:`, one line per bucket from the first to the last non-empty
-// one, and a blank line. Rows are sorted by ascending total count.
+// Histograms print, for each row, a header line `@name:` or `@name[k]:`,
+// one line per bucket from the first to the last non-empty one, and a
+// blank line. Rows are sorted by ascending total count.
 //
 // When a.Top > 0 only the Top rows with the largest values are printed.
 // The output is written with a single Write call; nothing is written if a
-// is malformed (unknown kind, key length not matching KeyNames, too many
-// buckets, invalid lhist spec).
-func WriteText(w io.Writer, a *Aggregation) error {
+// is malformed.
+func WriteText(w io.Writer, a *Snapshot) error {
 	if err := validate(a); err != nil {
 		return err
 	}
@@ -38,21 +123,18 @@ func WriteText(w io.Writer, a *Aggregation) error {
 		b.WriteString(a.Name)
 		if keyed {
 			b.WriteString("[")
-			b.WriteString(keysText(r.Key))
+			b.WriteString(keysText(r.Key, a.R))
 			b.WriteString("]")
 		}
-		switch a.Kind {
-		case Hist, LHist:
+		if a.Kind.Histogram() {
 			b.WriteString(":\n")
 			writeHist(&b, a, r)
 			b.WriteString("\n")
-		case Stats:
-			fmt.Fprintf(&b, ": count %d, average %d, total %d\n", r.Count, r.avg(), r.Sum)
-		default:
-			b.WriteString(": ")
-			b.WriteString(strconv.FormatInt(r.value(a.Kind), 10))
-			b.WriteString("\n")
+			continue
 		}
+		b.WriteString(": ")
+		b.WriteString(a.Kind.Text(&r.Value))
+		b.WriteString("\n")
 	}
 	if b.Len() == 0 {
 		return nil
@@ -63,7 +145,7 @@ func WriteText(w io.Writer, a *Aggregation) error {
 
 // writeHist writes the bucket lines of a histogram row, from the first to
 // the last non-empty bucket.
-func writeHist(b *strings.Builder, a *Aggregation, r *Row) {
+func writeHist(b *strings.Builder, a *Snapshot, r *Row) {
 	first, last := -1, -1
 	var peak uint64
 	for i, c := range r.Buckets {
@@ -79,74 +161,10 @@ func writeHist(b *strings.Builder, a *Aggregation, r *Row) {
 		return
 	}
 	for i := first; i <= last; i++ {
-		var label string
-		if a.Kind == Hist {
-			label = histLabel(i)
-		} else {
-			label = lhistLabel(i, a.LHist)
-		}
 		c := r.Buckets[i]
 		// bpftrace: int bar_width = (count / static_cast<float>(max)) * 52;
 		frac := float32(c) / float32(peak)
 		bar := int(float32(frac * histBarWidth))
-		fmt.Fprintf(b, "%-16s%8d |%-*s|\n", label, c, histBarWidth, strings.Repeat("@", bar))
+		fmt.Fprintf(b, "%-16s%8d |%-*s|\n", a.Kind.BucketLabel(i, a.Params), c, histBarWidth, strings.Repeat("@", bar))
 	}
-}
-
-// histLabel returns bpftrace's label for power-of-two histogram bucket i:
-// "(..., 0)", "[0]", "[1]", "[2, 4)", …, "[512, 1K)", "[1K, 2K)", ….
-func histLabel(i int) string {
-	switch i {
-	case 0:
-		return "(..., 0)"
-	case 1:
-		return "[0]"
-	case 2:
-		return "[1]"
-	}
-	return "[" + pow2Label(i-2) + ", " + pow2Label(i-1) + ")"
-}
-
-// pow2Label returns 2^p as bpftrace prints a histogram bound: the largest
-// power of 1024 is replaced by a K, M, G, T, P or E suffix, so 2^10 is
-// "1K", 2^19 is "512K" and 2^20 is "1M".
-func pow2Label(p int) string {
-	s := strconv.FormatUint(1<<(p%10), 10)
-	if d := p / 10; d > 0 {
-		s += string("KMGTPE"[d-1])
-	}
-	return s
-}
-
-// lhistLabel returns bpftrace's label for linear histogram bucket i:
-// "(..., Min)", "[lo, hi)" and "[Min+n*Step, ...)"; with Step 1 the
-// in-range buckets hold one value and print as "[lo]".
-func lhistLabel(i int, s LHistSpec) string {
-	n := s.n()
-	switch {
-	case i == 0:
-		return "(..., " + lhistNumber(s.Min, s.Step) + ")"
-	case int64(i) == n+1:
-		return "[" + lhistNumber(s.lhistEdge(n), s.Step) + ", ...)"
-	}
-	lo, hi := s.lhistEdge(int64(i)-1), s.lhistEdge(int64(i))
-	if s.Step == 1 {
-		return "[" + lhistNumber(lo, s.Step) + "]"
-	}
-	return "[" + lhistNumber(lo, s.Step) + ", " + lhistNumber(hi, s.Step) + ")"
-}
-
-// lhistNumber formats a linear histogram bound as bpftrace's
-// lhist_index_label: when Step is a multiple of 1024, multiples of 1M and
-// 1K get an M or K suffix; otherwise the plain number.
-func lhistNumber(v, step int64) string {
-	const kilo, mega = 1024, 1024 * 1024
-	switch {
-	case step%kilo != 0 || v == 0:
-	case v%mega == 0:
-		return strconv.FormatInt(v/mega, 10) + "M"
-	case v%kilo == 0:
-		return strconv.FormatInt(v/kilo, 10) + "K"
-	}
-	return strconv.FormatInt(v, 10)
 }

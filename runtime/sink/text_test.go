@@ -3,15 +3,78 @@ package sink
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
+
+	"github.com/ebpftrace/ebpftrace/compiler"
+	"github.com/ebpftrace/ebpftrace/compiler/agg"
 )
+
+// The kinds, as the tables below name them.
+var (
+	Count = kind("count")
+	Sum   = kind("sum")
+	Avg   = kind("avg")
+	Min   = kind("min")
+	Max   = kind("max")
+	Stats = kind("stats")
+	Hist  = kind("hist")
+	LHist = kind("lhist")
+)
+
+func kind(name string) *agg.Kind {
+	k, ok := agg.Lookup(name)
+	if !ok {
+		panic("no kind " + name)
+	}
+	return k
+}
+
+// HistBuckets is the number of buckets of hist.
+var HistBuckets = Hist.Buckets(agg.Params{})
+
+// names is a Resolver for these tests: addresses below len(frameNames)
+// are named by it, others "f<address>". Field is not used here.
+type names struct{}
+
+// frameNames are the names st gives addresses.
+var frameNames = []string{"", "do_sys_openat2+1", "__x64_sys_openat+85", "do_syscall_64+91",
+	"f1", "f2", "main", "std::vector<int>::push_back", "a", "b"}
+
+// st is a stack of the named frames.
+func st(frames ...string) Stack {
+	s := Stack{PCs: []uint64{}}
+	for _, f := range frames {
+		for i, n := range frameNames {
+			if n == f {
+				s.PCs = append(s.PCs, uint64(i))
+			}
+		}
+	}
+	return s
+}
+
+func (names) Field([]byte, compiler.Field) Value { return nil }
+func (names) Frames(s Stack) []string {
+	var out []string
+	for _, pc := range s.PCs {
+		out = append(out, names{}.Name(Symbol{Addr: pc}))
+	}
+	return out
+}
+func (names) Name(s Symbol) string {
+	if s.Addr < uint64(len(frameNames)) {
+		return frameNames[s.Addr]
+	}
+	return fmt.Sprintf("f%d", s.Addr)
+}
 
 // histRow returns a Hist row counting the given values.
 func histRow(key []Value, values ...int64) Row {
 	r := Row{Key: key}
 	for _, v := range values {
-		i := HistBucket(v)
+		i := agg.HistBucket(v)
 		for len(r.Buckets) <= i {
 			r.Buckets = append(r.Buckets, 0)
 		}
@@ -21,10 +84,10 @@ func histRow(key []Value, values ...int64) Row {
 }
 
 // lhistRow returns an LHist row counting the given values.
-func lhistRow(s LHistSpec, key []Value, values ...int64) Row {
-	r := Row{Key: key, Buckets: make([]uint64, s.Buckets())}
+func lhistRow(s agg.Params, key []Value, values ...int64) Row {
+	r := Row{Key: key, Value: agg.Value{Buckets: make([]uint64, LHist.Buckets(s))}}
 	for _, v := range values {
-		r.Buckets[LHistBucket(v, s)]++
+		r.Buckets[agg.LHistBucket(v, s)]++
 	}
 	return r
 }
@@ -38,7 +101,7 @@ func keys(vs ...Value) []Value { return vs }
 
 type textTest struct {
 	name string
-	agg  Aggregation
+	agg  Snapshot
 	want string
 }
 
@@ -62,31 +125,31 @@ func TestWriteTextScalars(t *testing.T) {
 	runTextTests(t, []textTest{
 		{
 			name: "count keyless",
-			agg:  Aggregation{Name: "count", Kind: Count, Rows: []Row{{Count: 42}}},
+			agg:  Snapshot{Name: "count", Kind: Count, Rows: []Row{{Value: agg.Value{Count: 42}}}},
 			want: "@count: 42\n",
 		},
 		{
 			name: "count keyless empty",
-			agg:  Aggregation{Name: "count", Kind: Count},
+			agg:  Snapshot{Name: "count", Kind: Count},
 			want: "@count: 0\n",
 		},
 		{
 			name: "sum keyless empty",
-			agg:  Aggregation{Name: "bytes", Kind: Sum},
+			agg:  Snapshot{Name: "bytes", Kind: Sum},
 			want: "@bytes: 0\n",
 		},
 		{
 			name: "anonymous map",
-			agg:  Aggregation{Kind: Sum, Rows: []Row{{Sum: -17}}},
+			agg:  Snapshot{Kind: Sum, Rows: []Row{{Value: agg.Value{Sum: -17}}}},
 			want: "@: -17\n",
 		},
 		{
 			name: "count keyed sorted ascending, ties by key",
-			agg: Aggregation{Name: "count", Kind: Count, KeyNames: comm, Rows: []Row{
-				{Key: keys("bash"), Count: 12},
-				{Key: keys("zsh"), Count: 3},
-				{Key: keys("cat"), Count: 7},
-				{Key: keys("sshd"), Count: 3},
+			agg: Snapshot{Name: "count", Kind: Count, KeyNames: comm, Rows: []Row{
+				{Key: keys("bash"), Value: agg.Value{Count: 12}},
+				{Key: keys("zsh"), Value: agg.Value{Count: 3}},
+				{Key: keys("cat"), Value: agg.Value{Count: 7}},
+				{Key: keys("sshd"), Value: agg.Value{Count: 3}},
 			}},
 			want: `@count[sshd]: 3
 @count[zsh]: 3
@@ -96,15 +159,15 @@ func TestWriteTextScalars(t *testing.T) {
 		},
 		{
 			name: "count keyed empty prints nothing",
-			agg:  Aggregation{Name: "count", Kind: Count, KeyNames: comm},
+			agg:  Snapshot{Name: "count", Kind: Count, KeyNames: comm},
 			want: "",
 		},
 		{
 			name: "multi key",
-			agg: Aggregation{Name: "count", Kind: Count, KeyNames: []string{"comm", "pid"}, Rows: []Row{
-				{Key: keys("bash", int64(1234)), Count: 3},
-				{Key: keys("bash", int64(99)), Count: 3},
-				{Key: keys("cron", uint64(1)), Count: 1},
+			agg: Snapshot{Name: "count", Kind: Count, KeyNames: []string{"comm", "pid"}, Rows: []Row{
+				{Key: keys("bash", int64(1234)), Value: agg.Value{Count: 3}},
+				{Key: keys("bash", int64(99)), Value: agg.Value{Count: 3}},
+				{Key: keys("cron", uint64(1)), Value: agg.Value{Count: 1}},
 			}},
 			want: `@count[cron, 1]: 1
 @count[bash, 99]: 3
@@ -113,11 +176,11 @@ func TestWriteTextScalars(t *testing.T) {
 		},
 		{
 			name: "integer key ties sort numerically",
-			agg: Aggregation{Name: "c", Kind: Count, KeyNames: []string{"pid"}, Rows: []Row{
-				{Key: keys(int64(10)), Count: 1},
-				{Key: keys(int64(9)), Count: 1},
-				{Key: keys(int64(-3)), Count: 1},
-				{Key: keys(uint64(math.MaxUint64)), Count: 1},
+			agg: Snapshot{Name: "c", Kind: Count, KeyNames: []string{"pid"}, Rows: []Row{
+				{Key: keys(int64(10)), Value: agg.Value{Count: 1}},
+				{Key: keys(int64(9)), Value: agg.Value{Count: 1}},
+				{Key: keys(int64(-3)), Value: agg.Value{Count: 1}},
+				{Key: keys(uint64(math.MaxUint64)), Value: agg.Value{Count: 1}},
 			}},
 			want: `@c[-3]: 1
 @c[9]: 1
@@ -129,12 +192,12 @@ func TestWriteTextScalars(t *testing.T) {
 			// bpftrace tests/bpftrace.cpp TEST(bpftrace, print_basic_map),
 			// case basic_map_2 (bpftrace's mock map name has no '@').
 			name: "bpftrace print_basic_map",
-			agg: Aggregation{Name: "basic_map_2", Kind: Sum, KeyNames: []string{"k"}, Rows: []Row{
-				{Key: keys(uint64(1)), Sum: 5},
-				{Key: keys(uint64(3)), Sum: 10},
-				{Key: keys(uint64(5)), Sum: 4},
-				{Key: keys(uint64(7)), Sum: 11},
-				{Key: keys(uint64(9)), Sum: 7},
+			agg: Snapshot{Name: "basic_map_2", Kind: Sum, KeyNames: []string{"k"}, Rows: []Row{
+				{Key: keys(uint64(1)), Value: agg.Value{Sum: 5}},
+				{Key: keys(uint64(3)), Value: agg.Value{Sum: 10}},
+				{Key: keys(uint64(5)), Value: agg.Value{Sum: 4}},
+				{Key: keys(uint64(7)), Value: agg.Value{Sum: 11}},
+				{Key: keys(uint64(9)), Value: agg.Value{Sum: 7}},
 			}},
 			want: `@basic_map_2[5]: 4
 @basic_map_2[1]: 5
@@ -146,12 +209,12 @@ func TestWriteTextScalars(t *testing.T) {
 		{
 			// Same data, top = 3 (case basic_map_1).
 			name: "bpftrace print_basic_map top",
-			agg: Aggregation{Name: "basic_map_1", Kind: Sum, KeyNames: []string{"k"}, Top: 3, Rows: []Row{
-				{Key: keys(uint64(1)), Sum: 5},
-				{Key: keys(uint64(3)), Sum: 10},
-				{Key: keys(uint64(5)), Sum: 4},
-				{Key: keys(uint64(7)), Sum: 11},
-				{Key: keys(uint64(9)), Sum: 7},
+			agg: Snapshot{Name: "basic_map_1", Kind: Sum, KeyNames: []string{"k"}, Top: 3, Rows: []Row{
+				{Key: keys(uint64(1)), Value: agg.Value{Sum: 5}},
+				{Key: keys(uint64(3)), Value: agg.Value{Sum: 10}},
+				{Key: keys(uint64(5)), Value: agg.Value{Sum: 4}},
+				{Key: keys(uint64(7)), Value: agg.Value{Sum: 11}},
+				{Key: keys(uint64(9)), Value: agg.Value{Sum: 7}},
 			}},
 			want: `@basic_map_1[9]: 7
 @basic_map_1[3]: 10
@@ -160,19 +223,19 @@ func TestWriteTextScalars(t *testing.T) {
 		},
 		{
 			name: "top larger than rows",
-			agg: Aggregation{Name: "c", Kind: Count, KeyNames: comm, Top: 10, Rows: []Row{
-				{Key: keys("b"), Count: 2},
-				{Key: keys("a"), Count: 1},
+			agg: Snapshot{Name: "c", Kind: Count, KeyNames: comm, Top: 10, Rows: []Row{
+				{Key: keys("b"), Value: agg.Value{Count: 2}},
+				{Key: keys("a"), Value: agg.Value{Count: 1}},
 			}},
 			want: "@c[a]: 1\n@c[b]: 2\n",
 		},
 		{
 			name: "avg integer division",
-			agg: Aggregation{Name: "avg", Kind: Avg, KeyNames: comm, Rows: []Row{
-				{Key: keys("bash"), Sum: 15, Count: 3},
-				{Key: keys("neg"), Sum: -7, Count: 2},
-				{Key: keys("none"), Sum: 0, Count: 0},
-				{Key: keys("odd"), Sum: 20, Count: 3},
+			agg: Snapshot{Name: "avg", Kind: Avg, KeyNames: comm, Rows: []Row{
+				{Key: keys("bash"), Value: agg.Value{Sum: 15, Count: 3}},
+				{Key: keys("neg"), Value: agg.Value{Sum: -7, Count: 2}},
+				{Key: keys("none"), Value: agg.Value{Sum: 0, Count: 0}},
+				{Key: keys("odd"), Value: agg.Value{Sum: 20, Count: 3}},
 			}},
 			want: `@avg[neg]: -3
 @avg[none]: 0
@@ -182,14 +245,14 @@ func TestWriteTextScalars(t *testing.T) {
 		},
 		{
 			name: "avg keyless empty",
-			agg:  Aggregation{Name: "avg", Kind: Avg},
+			agg:  Snapshot{Name: "avg", Kind: Avg},
 			want: "@avg: 0\n",
 		},
 		{
 			name: "stats keyed sorted by average",
-			agg: Aggregation{Name: "stats", Kind: Stats, KeyNames: comm, Rows: []Row{
-				{Key: keys("zsh"), Count: 1, Sum: 10, Min: 10, Max: 10},
-				{Key: keys("bash"), Count: 3, Sum: 15, Min: 1, Max: 9},
+			agg: Snapshot{Name: "stats", Kind: Stats, KeyNames: comm, Rows: []Row{
+				{Key: keys("zsh"), Value: agg.Value{Count: 1, Sum: 10, Min: 10, Max: 10}},
+				{Key: keys("bash"), Value: agg.Value{Count: 3, Sum: 15, Min: 1, Max: 9}},
 			}},
 			want: `@stats[bash]: count 3, average 5, total 15
 @stats[zsh]: count 1, average 10, total 10
@@ -197,15 +260,15 @@ func TestWriteTextScalars(t *testing.T) {
 		},
 		{
 			name: "stats keyless empty",
-			agg:  Aggregation{Name: "stats", Kind: Stats},
+			agg:  Snapshot{Name: "stats", Kind: Stats},
 			want: "@stats: count 0, average 0, total 0\n",
 		},
 		{
 			name: "min keyed with negative and unset",
-			agg: Aggregation{Name: "min", Kind: Min, KeyNames: comm, Rows: []Row{
-				{Key: keys("a"), Count: 2, Min: 7},
-				{Key: keys("b"), Count: 1, Min: -4},
-				{Key: keys("c"), Count: 0, Min: math.MaxInt64}, // unset
+			agg: Snapshot{Name: "min", Kind: Min, KeyNames: comm, Rows: []Row{
+				{Key: keys("a"), Value: agg.Value{Count: 2, Min: 7}},
+				{Key: keys("b"), Value: agg.Value{Count: 1, Min: -4}},
+				{Key: keys("c"), Value: agg.Value{Count: 0, Min: math.MaxInt64}}, // unset
 			}},
 			want: `@min[b]: -4
 @min[c]: 0
@@ -214,26 +277,26 @@ func TestWriteTextScalars(t *testing.T) {
 		},
 		{
 			name: "max keyless",
-			agg:  Aggregation{Name: "max", Kind: Max, Rows: []Row{{Count: 5, Max: 4096}}},
+			agg:  Snapshot{Name: "max", Kind: Max, Rows: []Row{{Value: agg.Value{Count: 5, Max: 4096}}}},
 			want: "@max: 4096\n",
 		},
 		{
 			name: "max keyless unset",
-			agg:  Aggregation{Name: "max", Kind: Max, Rows: []Row{{Max: math.MinInt64}}},
+			agg:  Snapshot{Name: "max", Kind: Max, Rows: []Row{{Value: agg.Value{Max: math.MinInt64}}}},
 			want: "@max: 0\n",
 		},
 	})
 }
 
 func TestWriteTextStackKey(t *testing.T) {
-	stack := Stack{Frames: []string{"do_sys_openat2+1", "__x64_sys_openat+85", "do_syscall_64+91"}}
+	stack := st("do_sys_openat2+1", "__x64_sys_openat+85", "do_syscall_64+91")
 	runTextTests(t, []textTest{
 		{
 			// bpftrace prints a kstack key as a newline and one line per
 			// frame indented by 8 spaces (BPFtrace::get_stack, indent 8).
 			name: "stack key",
-			agg: Aggregation{Name: "count", Kind: Count, KeyNames: []string{"kstack"}, Rows: []Row{
-				{Key: keys(stack), Count: 5},
+			agg: Snapshot{R: names{}, Name: "count", Kind: Count, KeyNames: []string{"kstack"}, Rows: []Row{
+				{Key: keys(stack), Value: agg.Value{Count: 5}},
 			}},
 			want: `@count[
         do_sys_openat2+1
@@ -243,23 +306,23 @@ func TestWriteTextStackKey(t *testing.T) {
 `,
 		},
 		{
-			name: "stack pointer key in tuple",
-			agg: Aggregation{Name: "count", Kind: Count, KeyNames: []string{"comm", "kstack"}, Rows: []Row{
-				{Key: keys("bash", &Stack{Frames: []string{"f1", "f2"}}), Count: 2},
+			name: "stack key in tuple",
+			agg: Snapshot{R: names{}, Name: "count", Kind: Count, KeyNames: []string{"comm", "kstack"}, Rows: []Row{
+				{Key: keys("bash", st("f1", "f2")), Value: agg.Value{Count: 2}},
 			}},
 			want: "@count[bash, \n        f1\n        f2\n]: 2\n",
 		},
 		{
 			name: "empty stack",
-			agg: Aggregation{Name: "count", Kind: Count, KeyNames: []string{"kstack"}, Rows: []Row{
-				{Key: keys(Stack{}), Count: 1},
+			agg: Snapshot{R: names{}, Name: "count", Kind: Count, KeyNames: []string{"kstack"}, Rows: []Row{
+				{Key: keys(Stack{}), Value: agg.Value{Count: 1}},
 			}},
 			want: "@count[\n]: 1\n",
 		},
 		{
 			name: "stack key hist",
-			agg: Aggregation{Name: "h", Kind: Hist, KeyNames: []string{"ustack"}, Rows: []Row{
-				histRow(keys(Stack{Frames: []string{"main"}}), 1),
+			agg: Snapshot{R: names{}, Name: "h", Kind: Hist, KeyNames: []string{"ustack"}, Rows: []Row{
+				histRow(keys(st("main")), 1),
 			}},
 			want: `@h[
         main
@@ -277,7 +340,7 @@ func TestWriteTextHist(t *testing.T) {
 			// bpftrace tests/runtime/outputs/hist.txt, from
 			// begin { @=hist(-1); @=hist(2); @=hist(3); @=hist(7); @=hist(20); }
 			name: "bpftrace runtime hist.txt",
-			agg:  Aggregation{Kind: Hist, Rows: []Row{histRow(nil, -1, 2, 3, 7, 20)}},
+			agg:  Snapshot{Kind: Hist, Rows: []Row{histRow(nil, -1, 2, 3, 7, 20)}},
 			want: `@:
 (..., 0)               1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |
 [0]                    0 |                                                    |
@@ -293,7 +356,7 @@ func TestWriteTextHist(t *testing.T) {
 			// bpftrace tests/runtime/outputs/hist_2_values.txt, from
 			// begin { @=hist(3);@=hist(20);}
 			name: "bpftrace runtime hist_2_values.txt",
-			agg:  Aggregation{Kind: Hist, Rows: []Row{histRow(nil, 3, 20)}},
+			agg:  Snapshot{Kind: Hist, Rows: []Row{histRow(nil, 3, 20)}},
 			want: `@:
 [2, 4)                 1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
 [4, 8)                 0 |                                                    |
@@ -305,8 +368,8 @@ func TestWriteTextHist(t *testing.T) {
 		{
 			// Real output pasted in bpftrace's tools/runqlat.bt.
 			name: "bpftrace tools/runqlat.bt sample",
-			agg: Aggregation{Name: "usecs", Kind: Hist, Rows: []Row{{Buckets: bucketsAt(1,
-				1, 11, 16, 43, 134, 220, 117, 84, 10, 2, 5, 5, 5, 4, 1, 2, 0, 1, 0, 0, 1)}}},
+			agg: Snapshot{Name: "usecs", Kind: Hist, Rows: []Row{{Value: agg.Value{Buckets: bucketsAt(1,
+				1, 11, 16, 43, 134, 220, 117, 84, 10, 2, 5, 5, 5, 4, 1, 2, 0, 1, 0, 0, 1)}}}},
 			want: `@usecs:
 [0]                    1 |                                                    |
 [1]                   11 |@@                                                  |
@@ -335,8 +398,8 @@ func TestWriteTextHist(t *testing.T) {
 		{
 			// Real output pasted in bpftrace's tools/biolatency-kp.bt.
 			name: "bpftrace tools/biolatency-kp.bt sample",
-			agg: Aggregation{Name: "usecs", Kind: Hist, Rows: []Row{{Buckets: bucketsAt(10,
-				2, 10, 426, 230, 9, 128, 68, 0, 0, 10, 0, 0)}}},
+			agg: Snapshot{Name: "usecs", Kind: Hist, Rows: []Row{{Value: agg.Value{Buckets: bucketsAt(10,
+				2, 10, 426, 230, 9, 128, 68, 0, 0, 10, 0, 0)}}}},
 			want: `@usecs:
 [256, 512)             2 |                                                    |
 [512, 1K)             10 |@                                                   |
@@ -355,8 +418,8 @@ func TestWriteTextHist(t *testing.T) {
 			// A count wider than the 8-column field pushes the bar right,
 			// as std::setw(8) does not truncate.
 			name: "bar truncation and wide count",
-			agg: Aggregation{Name: "h", Kind: Hist, Rows: []Row{{Buckets: bucketsAt(2,
-				1, 3, 0, 123456789)}}},
+			agg: Snapshot{Name: "h", Kind: Hist, Rows: []Row{{Value: agg.Value{Buckets: bucketsAt(2,
+				1, 3, 0, 123456789)}}}},
 			want: `@h:
 [1]                    1 |                                                    |
 [2, 4)                 3 |                                                    |
@@ -367,7 +430,7 @@ func TestWriteTextHist(t *testing.T) {
 		},
 		{
 			name: "bar lengths",
-			agg:  Aggregation{Name: "h", Kind: Hist, Rows: []Row{{Buckets: bucketsAt(1, 1, 3, 2)}}},
+			agg:  Snapshot{Name: "h", Kind: Hist, Rows: []Row{{Value: agg.Value{Buckets: bucketsAt(1, 1, 3, 2)}}}},
 			want: `@h:
 [0]                    1 |@@@@@@@@@@@@@@@@@                                   |
 [1]                    3 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
@@ -377,7 +440,7 @@ func TestWriteTextHist(t *testing.T) {
 		},
 		{
 			name: "M G and E labels",
-			agg: Aggregation{Name: "h", Kind: Hist, Rows: []Row{
+			agg: Snapshot{Name: "h", Kind: Hist, Rows: []Row{
 				histRow(nil, 1<<20, 1<<30+5, math.MaxInt64),
 			}},
 			want: "@h:\n" +
@@ -428,11 +491,11 @@ func TestWriteTextHist(t *testing.T) {
 		},
 		{
 			name: "last bucket 65",
-			agg: Aggregation{Name: "h", Kind: Hist, Rows: []Row{{Buckets: func() []uint64 {
+			agg: Snapshot{Name: "h", Kind: Hist, Rows: []Row{{Value: agg.Value{Buckets: func() []uint64 {
 				b := make([]uint64, HistBuckets)
 				b[64], b[65] = 2, 1
 				return b
-			}()}}},
+			}()}}}},
 			want: `@h:
 [4E, 8E)               2 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
 [8E, 16E)              1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |
@@ -441,7 +504,7 @@ func TestWriteTextHist(t *testing.T) {
 		},
 		{
 			name: "keyed hist sorted by total count, blank line after each",
-			agg: Aggregation{Name: "us", Kind: Hist, KeyNames: []string{"comm"}, Rows: []Row{
+			agg: Snapshot{Name: "us", Kind: Hist, KeyNames: []string{"comm"}, Rows: []Row{
 				histRow(keys("curl"), -5, 0, 300, 1500, 1600),
 				histRow(keys("bpftrace"), 2),
 				histRow(keys("bash"), 8, 9),
@@ -471,7 +534,7 @@ func TestWriteTextHist(t *testing.T) {
 		},
 		{
 			name: "keyed hist top",
-			agg: Aggregation{Name: "us", Kind: Hist, KeyNames: []string{"comm"}, Top: 1, Rows: []Row{
+			agg: Snapshot{Name: "us", Kind: Hist, KeyNames: []string{"comm"}, Top: 1, Rows: []Row{
 				histRow(keys("bash"), 8, 9),
 				histRow(keys("bpftrace"), 2),
 			}},
@@ -482,32 +545,32 @@ func TestWriteTextHist(t *testing.T) {
 		},
 		{
 			name: "keyless hist with only zero buckets",
-			agg:  Aggregation{Name: "h", Kind: Hist, Rows: []Row{{Buckets: make([]uint64, 5)}}},
+			agg:  Snapshot{Name: "h", Kind: Hist, Rows: []Row{{Value: agg.Value{Buckets: make([]uint64, 5)}}}},
 			want: "@h:\n\n",
 		},
 		{
 			name: "keyless hist without rows prints nothing",
-			agg:  Aggregation{Name: "h", Kind: Hist},
+			agg:  Snapshot{Name: "h", Kind: Hist},
 			want: "",
 		},
 		{
 			name: "keyed hist without rows prints nothing",
-			agg:  Aggregation{Name: "h", Kind: Hist, KeyNames: []string{"comm"}},
+			agg:  Snapshot{Name: "h", Kind: Hist, KeyNames: []string{"comm"}},
 			want: "",
 		},
 	})
 }
 
 func TestWriteTextLHist(t *testing.T) {
-	k1024 := LHistSpec{Min: 0, Max: 5 * 1024, Step: 1024}
+	k1024 := agg.Params{Min: 0, Max: 5 * 1024, Step: 1024}
 	runTextTests(t, []textTest{
 		{
 			// bpftrace tests/runtime/outputs/lhist.txt, from begin {
 			// @=lhist(2,0,10,2); @=lhist(3,0,10,2); @=lhist(7,0,10,2);
 			// @=lhist(-1,0,10,2); @=lhist(11,0,10,2); exit()}
 			name: "bpftrace runtime lhist.txt",
-			agg: Aggregation{Kind: LHist, LHist: LHistSpec{0, 10, 2}, Rows: []Row{
-				lhistRow(LHistSpec{0, 10, 2}, nil, 2, 3, 7, -1, 11),
+			agg: Snapshot{Kind: LHist, Params: agg.Params{Min: 0, Max: 10, Step: 2}, Rows: []Row{
+				lhistRow(agg.Params{Min: 0, Max: 10, Step: 2}, nil, 2, 3, 7, -1, 11),
 			}},
 			want: `@:
 (..., 0)               1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |
@@ -523,8 +586,8 @@ func TestWriteTextLHist(t *testing.T) {
 		{
 			// bpftrace tests/output.cpp TEST(TextOutput, lhist_suffix).
 			name: "bpftrace lhist_suffix",
-			agg: Aggregation{Name: "mymap", Kind: LHist, LHist: k1024, Rows: []Row{
-				{Buckets: []uint64{0, 1, 1, 1, 1, 1, 0}},
+			agg: Snapshot{Name: "mymap", Kind: LHist, Params: k1024, Rows: []Row{
+				{Value: agg.Value{Buckets: []uint64{0, 1, 1, 1, 1, 1, 0}}},
 			}},
 			want: `@mymap:
 [0, 1K)                1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
@@ -539,8 +602,8 @@ func TestWriteTextLHist(t *testing.T) {
 			// bpftrace tests/output.cpp TEST(TextOutput, lhist_no_suffix):
 			// a step that is not a multiple of 1024 never gets suffixes.
 			name: "bpftrace lhist_no_suffix",
-			agg: Aggregation{Name: "mymap", Kind: LHist, LHist: LHistSpec{610000, 670000, 10000}, Rows: []Row{
-				{Buckets: []uint64{0, 1, 1, 1, 1, 1, 1, 0}},
+			agg: Snapshot{Name: "mymap", Kind: LHist, Params: agg.Params{Min: 610000, Max: 670000, Step: 10000}, Rows: []Row{
+				{Value: agg.Value{Buckets: []uint64{0, 1, 1, 1, 1, 1, 1, 0}}},
 			}},
 			want: `@mymap:
 [610000, 620000)       1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
@@ -555,8 +618,8 @@ func TestWriteTextLHist(t *testing.T) {
 		{
 			// bpftrace tests/output.cpp TEST(TextOutput, lhist_overflow_only).
 			name: "bpftrace lhist_overflow_only",
-			agg: Aggregation{Name: "mymap", Kind: LHist, LHist: LHistSpec{0, 100, 10}, Rows: []Row{
-				{Buckets: []uint64{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}},
+			agg: Snapshot{Name: "mymap", Kind: LHist, Params: agg.Params{Min: 0, Max: 100, Step: 10}, Rows: []Row{
+				{Value: agg.Value{Buckets: []uint64{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}}},
 			}},
 			want: `@mymap:
 [100, ...)             1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
@@ -566,8 +629,8 @@ func TestWriteTextLHist(t *testing.T) {
 		{
 			// bpftrace tests/output.cpp TEST(TextOutput, lhist_underflow_only).
 			name: "bpftrace lhist_underflow_only",
-			agg: Aggregation{Name: "mymap", Kind: LHist, LHist: LHistSpec{10, 110, 10}, Rows: []Row{
-				{Buckets: []uint64{1}},
+			agg: Snapshot{Name: "mymap", Kind: LHist, Params: agg.Params{Min: 10, Max: 110, Step: 10}, Rows: []Row{
+				{Value: agg.Value{Buckets: []uint64{1}}},
 			}},
 			want: `@mymap:
 (..., 10)              1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
@@ -578,9 +641,9 @@ func TestWriteTextLHist(t *testing.T) {
 			// bpftrace tests/bpftrace.cpp TEST(bpftrace, print_lhist_map),
 			// case lhist_map_1: keys sorted by total count.
 			name: "bpftrace print_lhist_map",
-			agg: Aggregation{Name: "lhist_map_1", Kind: LHist, LHist: k1024, KeyNames: []string{"k"}, Rows: []Row{
-				{Key: keys(uint64(0)), Buckets: []uint64{0, 10, 20, 30, 40, 50, 0}},
-				{Key: keys(uint64(1)), Buckets: []uint64{0, 2, 2, 2, 2, 2, 0}},
+			agg: Snapshot{Name: "lhist_map_1", Kind: LHist, Params: k1024, KeyNames: []string{"k"}, Rows: []Row{
+				{Key: keys(uint64(0)), Value: agg.Value{Buckets: []uint64{0, 10, 20, 30, 40, 50, 0}}},
+				{Key: keys(uint64(1)), Value: agg.Value{Buckets: []uint64{0, 2, 2, 2, 2, 2, 0}}},
 			}},
 			want: `@lhist_map_1[1]:
 [0, 1K)                2 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
@@ -601,9 +664,9 @@ func TestWriteTextLHist(t *testing.T) {
 		{
 			// Same, top = 1 (case lhist_map_2).
 			name: "bpftrace print_lhist_map top",
-			agg: Aggregation{Name: "lhist_map_2", Kind: LHist, LHist: k1024, KeyNames: []string{"k"}, Top: 1, Rows: []Row{
-				{Key: keys(uint64(0)), Buckets: []uint64{0, 10, 20, 30, 40, 50, 0}},
-				{Key: keys(uint64(1)), Buckets: []uint64{0, 2, 2, 2, 2, 2, 0}},
+			agg: Snapshot{Name: "lhist_map_2", Kind: LHist, Params: k1024, KeyNames: []string{"k"}, Top: 1, Rows: []Row{
+				{Key: keys(uint64(0)), Value: agg.Value{Buckets: []uint64{0, 10, 20, 30, 40, 50, 0}}},
+				{Key: keys(uint64(1)), Value: agg.Value{Buckets: []uint64{0, 2, 2, 2, 2, 2, 0}}},
 			}},
 			want: `@lhist_map_2[0]:
 [0, 1K)               10 |@@@@@@@@@@                                          |
@@ -616,8 +679,8 @@ func TestWriteTextLHist(t *testing.T) {
 		},
 		{
 			name: "lhist under and overflow with decimal labels",
-			agg: Aggregation{Name: "ms", Kind: LHist, LHist: LHistSpec{0, 100, 10}, Rows: []Row{
-				lhistRow(LHistSpec{0, 100, 10}, nil, -5, 0, 9, 10, 55, 99, 100, 1000, 1000),
+			agg: Snapshot{Name: "ms", Kind: LHist, Params: agg.Params{Min: 0, Max: 100, Step: 10}, Rows: []Row{
+				lhistRow(agg.Params{Min: 0, Max: 100, Step: 10}, nil, -5, 0, 9, 10, 55, 99, 100, 1000, 1000),
 			}},
 			want: `@ms:
 (..., 0)               1 |@@@@@@@@@@@@@@@@@                                   |
@@ -637,8 +700,8 @@ func TestWriteTextLHist(t *testing.T) {
 		},
 		{
 			name: "lhist negative range",
-			agg: Aggregation{Name: "d", Kind: LHist, LHist: LHistSpec{-20, 20, 10}, Rows: []Row{
-				lhistRow(LHistSpec{-20, 20, 10}, nil, -15, 5, 5),
+			agg: Snapshot{Name: "d", Kind: LHist, Params: agg.Params{Min: -20, Max: 20, Step: 10}, Rows: []Row{
+				lhistRow(agg.Params{Min: -20, Max: 20, Step: 10}, nil, -15, 5, 5),
 			}},
 			want: `@d:
 [-20, -10)             1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |
@@ -651,8 +714,8 @@ func TestWriteTextLHist(t *testing.T) {
 			// With step 1 every in-range bucket holds a single value and
 			// bpftrace (>= 0.24, text.cpp single_value) prints "[v]".
 			name: "lhist step 1",
-			agg: Aggregation{Name: "n", Kind: LHist, LHist: LHistSpec{0, 4, 1}, Rows: []Row{
-				lhistRow(LHistSpec{0, 4, 1}, nil, 1, 3, 4),
+			agg: Snapshot{Name: "n", Kind: LHist, Params: agg.Params{Min: 0, Max: 4, Step: 1}, Rows: []Row{
+				lhistRow(agg.Params{Min: 0, Max: 4, Step: 1}, nil, 1, 3, 4),
 			}},
 			want: `@n:
 [1]                    1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
@@ -664,8 +727,8 @@ func TestWriteTextLHist(t *testing.T) {
 		},
 		{
 			name: "lhist M suffix",
-			agg: Aggregation{Name: "sz", Kind: LHist, LHist: LHistSpec{0, 3 << 20, 512 << 10}, Rows: []Row{
-				lhistRow(LHistSpec{0, 3 << 20, 512 << 10}, nil, -1, 600<<10, 3<<20),
+			agg: Snapshot{Name: "sz", Kind: LHist, Params: agg.Params{Min: 0, Max: 3 << 20, Step: 512 << 10}, Rows: []Row{
+				lhistRow(agg.Params{Min: 0, Max: 3 << 20, Step: 512 << 10}, nil, -1, 600<<10, 3<<20),
 			}},
 			want: `@sz:
 (..., 0)               1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
@@ -679,36 +742,23 @@ func TestWriteTextLHist(t *testing.T) {
 
 `,
 		},
-		{
-			name: "lhist max not a multiple of step",
-			agg: Aggregation{Name: "u", Kind: LHist, LHist: LHistSpec{0, 25, 10}, Rows: []Row{
-				lhistRow(LHistSpec{0, 25, 10}, nil, 5, 22),
-			}},
-			want: `@u:
-[0, 10)                1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
-[10, 20)               0 |                                                    |
-[20, ...)              1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
-
-`,
-		},
 	})
 }
 
 func TestWriteTextErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		agg  *Aggregation
+		agg  *Snapshot
 	}{
 		{"nil", nil},
-		{"unknown kind", &Aggregation{Name: "x", Kind: Kind(99)}},
-		{"negative kind", &Aggregation{Name: "x", Kind: Kind(-1)}},
-		{"key length", &Aggregation{Name: "x", Kind: Count, KeyNames: []string{"a", "b"}, Rows: []Row{{Key: keys("a"), Count: 1}}}},
-		{"keyless with key", &Aggregation{Name: "x", Kind: Count, Rows: []Row{{Key: keys("a"), Count: 1}}}},
-		{"keyless two rows", &Aggregation{Name: "x", Kind: Count, Rows: []Row{{Count: 1}, {Count: 2}}}},
-		{"hist too many buckets", &Aggregation{Name: "x", Kind: Hist, Rows: []Row{{Buckets: make([]uint64, HistBuckets+1)}}}},
-		{"lhist too many buckets", &Aggregation{Name: "x", Kind: LHist, LHist: LHistSpec{0, 10, 5}, Rows: []Row{{Buckets: make([]uint64, 5)}}}},
-		{"lhist zero step", &Aggregation{Name: "x", Kind: LHist, LHist: LHistSpec{0, 10, 0}}},
-		{"lhist max <= min", &Aggregation{Name: "x", Kind: LHist, LHist: LHistSpec{10, 10, 1}}},
+		{"no kind", &Snapshot{Name: "x"}},
+		{"key length", &Snapshot{Name: "x", Kind: Count, KeyNames: []string{"a", "b"}, Rows: []Row{{Key: keys("a"), Value: agg.Value{Count: 1}}}}},
+		{"keyless with key", &Snapshot{Name: "x", Kind: Count, Rows: []Row{{Key: keys("a"), Value: agg.Value{Count: 1}}}}},
+		{"keyless two rows", &Snapshot{Name: "x", Kind: Count, Rows: []Row{{Value: agg.Value{Count: 1}}, {Value: agg.Value{Count: 2}}}}},
+		{"hist too many buckets", &Snapshot{Name: "x", Kind: Hist, Rows: []Row{{Value: agg.Value{Buckets: make([]uint64, HistBuckets+1)}}}}},
+		{"lhist too many buckets", &Snapshot{Name: "x", Kind: LHist, Params: agg.Params{Min: 0, Max: 10, Step: 5}, Rows: []Row{{Value: agg.Value{Buckets: make([]uint64, 5)}}}}},
+		{"lhist zero step", &Snapshot{Name: "x", Kind: LHist, Params: agg.Params{Min: 0, Max: 10, Step: 0}}},
+		{"lhist max <= min", &Snapshot{Name: "x", Kind: LHist, Params: agg.Params{Min: 10, Max: 10, Step: 1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -727,9 +777,9 @@ func TestWriteTextErrors(t *testing.T) {
 }
 
 func TestWriteTextDoesNotReorderInput(t *testing.T) {
-	a := &Aggregation{Name: "c", Kind: Count, KeyNames: []string{"k"}, Rows: []Row{
-		{Key: keys("b"), Count: 2},
-		{Key: keys("a"), Count: 1},
+	a := &Snapshot{Name: "c", Kind: Count, KeyNames: []string{"k"}, Rows: []Row{
+		{Key: keys("b"), Value: agg.Value{Count: 2}},
+		{Key: keys("a"), Value: agg.Value{Count: 1}},
 	}}
 	if err := WriteText(&bytes.Buffer{}, a); err != nil {
 		t.Fatal(err)
@@ -745,7 +795,7 @@ func TestCompareValues(t *testing.T) {
 		int64(math.MinInt64), int32(-2), int(-1), uint8(0), int16(1), uint(2),
 		uint32(3), int8(4), uint16(5), int64(6), uint64(math.MaxUint64),
 		"", "a", "b",
-		Stack{}, Stack{Frames: []string{"a"}}, &Stack{Frames: []string{"b"}},
+		Stack{}, st("a"), st("b"),
 		1.5, true, // other types: by fmt text
 	}
 	for i := range ordered {
@@ -772,7 +822,7 @@ type failWriter struct{}
 func (failWriter) Write([]byte) (int, error) { return 0, errors.New("boom") }
 
 func TestWriteErrorsPropagate(t *testing.T) {
-	a := &Aggregation{Name: "c", Kind: Count}
+	a := &Snapshot{Name: "c", Kind: Count}
 	if err := WriteText(failWriter{}, a); err == nil {
 		t.Error("WriteText ignored the writer error")
 	}
@@ -784,8 +834,8 @@ func TestWriteErrorsPropagate(t *testing.T) {
 func TestWriteTextOtherKeyTypes(t *testing.T) {
 	runTextTests(t, []textTest{{
 		name: "fallback formatting",
-		agg: Aggregation{Name: "c", Kind: Count, KeyNames: []string{"a", "b"}, Rows: []Row{
-			{Key: keys(int32(-7), true), Count: 1},
+		agg: Snapshot{Name: "c", Kind: Count, KeyNames: []string{"a", "b"}, Rows: []Row{
+			{Key: keys(int32(-7), true), Value: agg.Value{Count: 1}},
 		}},
 		want: "@c[-7, true]: 1\n",
 	}})
