@@ -4,13 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 
 	"github.com/cilium/ebpf"
 
 	"github.com/ebpftrace/ebpftrace/compiler"
-	"github.com/ebpftrace/ebpftrace/dsl"
 )
 
 // An attacher hooks one program to its probe point; closing the returned
@@ -50,11 +48,7 @@ func attachAll(p *compiler.Program, l *loaded) ([]io.Closer, error) {
 		}
 		if err != nil {
 			closeAll(out)
-			e := &dsl.Error{Pos: pr.Pos, Source: p.Source, Msg: fmt.Sprintf("cannot attach %s", pr.Name), Detail: err.Error()}
-			if len(pr.SeeAlso) > 0 {
-				e.Hint = "tracepoints that see the same event: " + strings.Join(pr.SeeAlso, ", ")
-			}
-			return nil, e
+			return nil, &ProbeError{Probe: pr, Pos: pr.Pos, Node: pr.Name, Op: OpAttach, SeeAlso: pr.SeeAlso, Err: err}
 		}
 		out = append(out, c)
 	}

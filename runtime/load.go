@@ -49,14 +49,14 @@ func load(p *compiler.Program) (*loaded, error) {
 	}
 	for _, pr := range p.Probes {
 		if err := l.loadProgram(p, pr); err != nil {
-			var de *dsl.Error
-			if pr.Fallback != nil && !errors.As(err, &de) {
+			var pe *ProbeError
+			if pr.Fallback != nil && !errors.As(err, &pe) {
 				l.loadErr[pr.Program] = err
 				continue
 			}
 			l.close()
-			if !errors.As(err, &de) {
-				err = &dsl.Error{Pos: pr.Pos, Source: p.Source, Msg: fmt.Sprintf("the kernel refused the program of %s", pr.Name), Detail: err.Error()}
+			if !errors.As(err, &pe) {
+				err = &ProbeError{Probe: pr, Pos: pr.Pos, Node: pr.Name, Op: OpLoad, Err: err}
 			}
 			return nil, err
 		}
@@ -125,10 +125,5 @@ func verifierError(p *compiler.Program, pr *compiler.Probe, spec *ebpf.ProgramSp
 	if len(lines) > 10 {
 		lines = lines[len(lines)-10:]
 	}
-	detail := "the verifier said:\n    " + strings.Join(lines, "\n    ")
-	e := &dsl.Error{Pos: pos, Source: p.Source, Msg: fmt.Sprintf("the kernel's verifier rejected the code of %s", what), Detail: detail}
-	if strings.Contains(strings.Join(lines, "\n"), "stack") {
-		e.Hint = "a BPF program has 512 bytes of stack: use fewer or shorter strings (str(p, n)) in one key"
-	}
-	return e
+	return &ProbeError{Probe: pr, Pos: pos, Node: what, Op: OpLoad, Verifier: lines, Err: ve}
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/ebpftrace/ebpftrace/compiler"
 	"github.com/ebpftrace/ebpftrace/dsl"
 	"github.com/ebpftrace/ebpftrace/internal/tracefs"
-	ebpfrt "github.com/ebpftrace/ebpftrace/runtime"
 	"github.com/ebpftrace/ebpftrace/scripts"
 )
 
@@ -209,7 +208,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	opts := outputOptions(c.format, stdout, stderr)
-	sess, err := ebpfrt.Start(p, opts)
+	sess, err := start(p, opts)
 	if err != nil {
 		fmt.Fprint(stderr, dsl.Render(err, src))
 		return 1

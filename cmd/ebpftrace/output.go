@@ -1,10 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/ebpftrace/ebpftrace/compiler"
+	"github.com/ebpftrace/ebpftrace/dsl"
 	ebpfrt "github.com/ebpftrace/ebpftrace/runtime"
 	"github.com/ebpftrace/ebpftrace/runtime/sink"
 )
@@ -34,4 +37,31 @@ func (a lostAdvice) Lost(l sink.Lost) error {
 		fmt.Fprintf(a.w, "ebpftrace: %d aggregation updates were lost: a map was full (%d keys); aggregate by fewer keys\n", l.Updates, compiler.MaxKeys)
 	}
 	return nil
+}
+
+// start loads and attaches p. A probe the kernel refuses becomes an error
+// at its place in the program, with what to do about it.
+func start(p *compiler.Program, opts ebpfrt.Options) (*ebpfrt.Session, error) {
+	s, err := ebpfrt.Start(p, opts)
+	var pe *ebpfrt.ProbeError
+	if !errors.As(err, &pe) {
+		return s, err
+	}
+	e := &dsl.Error{Pos: pe.Pos, Source: p.Source, Detail: pe.Err.Error()}
+	switch {
+	case pe.Verifier != nil:
+		e.Msg = fmt.Sprintf("the kernel's verifier rejected the code of %s", pe.Node)
+		e.Detail = "the verifier said:\n    " + strings.Join(pe.Verifier, "\n    ")
+		if strings.Contains(e.Detail, "stack") {
+			e.Hint = "a BPF program has 512 bytes of stack: use fewer or shorter strings (str(p, n)) in one key"
+		}
+	case pe.Op == ebpfrt.OpAttach:
+		e.Msg = fmt.Sprintf("cannot attach %s", pe.Probe.Name)
+		if len(pe.SeeAlso) > 0 {
+			e.Hint = "tracepoints that see the same event: " + strings.Join(pe.SeeAlso, ", ")
+		}
+	default:
+		e.Msg = fmt.Sprintf("the kernel refused the program of %s", pe.Probe.Name)
+	}
+	return nil, e
 }

@@ -28,7 +28,6 @@ import (
 
 	"github.com/ebpftrace/ebpftrace/compiler"
 	"github.com/ebpftrace/ebpftrace/dsl"
-	ebpfrt "github.com/ebpftrace/ebpftrace/runtime"
 )
 
 // errNoProgram is readProgram's answer when neither -e, a file nor a
@@ -423,7 +422,7 @@ func (r *repl) eval(text string) {
 		dumpAsm(r.stdout, p)
 		return
 	}
-	sess, err := ebpfrt.Start(p, outputOptions(r.c.format, r.stdout, r.stderr))
+	sess, err := start(p, outputOptions(r.c.format, r.stdout, r.stderr))
 	if err != nil {
 		fmt.Fprint(r.stderr, r.render(err, p.Source.Text, text))
 		return

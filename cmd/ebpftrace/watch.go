@@ -82,5 +82,5 @@ func loadVersion(file, text string, env *compiler.Env, opts ebpfrt.Options) (*eb
 	if err != nil {
 		return nil, err
 	}
-	return ebpfrt.Start(p, opts)
+	return start(p, opts)
 }
