@@ -25,6 +25,8 @@ type progBuilder struct {
 	values     map[string]dsl.Expr       // `n := 5`
 	chains     map[string]*dsl.Statement // `reads := tracepoint(…)`
 	aggByStage map[*dsl.Call]*Aggregation
+	// stringExprs are the expressions string literals hold (filter).
+	stringExprs map[*dsl.StringLit]dsl.Expr
 }
 
 // chainCtx is the state while compiling one chain for one target.
@@ -41,6 +43,7 @@ type chainCtx struct {
 	events map[*dsl.Call]*Event
 	prints map[*dsl.Call]*printUse
 	aggs   map[*dsl.Call]*aggUse
+	conds  map[*dsl.Call]dsl.Expr
 	// pendingSlot holds the record of each print before an exit() stage
 	// (events.go reserve); pending lists those slots.
 	pendingSlot map[*dsl.Call]int16
@@ -62,9 +65,10 @@ func Compile(p *dsl.Program, env *Env) (*Program, error) {
 			Events:  map[uint32]*Event{},
 			StartNs: env.StartNs,
 		},
-		values:     map[string]dsl.Expr{},
-		chains:     map[string]*dsl.Statement{},
-		aggByStage: map[*dsl.Call]*Aggregation{},
+		values:      map[string]dsl.Expr{},
+		chains:      map[string]*dsl.Statement{},
+		aggByStage:  map[*dsl.Call]*Aggregation{},
+		stringExprs: map[*dsl.StringLit]dsl.Expr{},
 	}
 	if err := pb.compile(p); err != nil {
 		return nil, withSource(err, p.Source)
@@ -317,6 +321,7 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 		env: pb.env, prog: pb, t: t, g: g, exit: "exit",
 		types: map[dsl.Expr]*Type{}, memberOff: map[*dsl.Selector]int{},
 		events: map[*dsl.Call]*Event{}, prints: map[*dsl.Call]*printUse{}, aggs: map[*dsl.Call]*aggUse{},
+		conds:       map[*dsl.Call]dsl.Expr{},
 		pendingSlot: map[*dsl.Call]int16{},
 	}
 	if h.check != nil {

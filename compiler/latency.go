@@ -11,14 +11,15 @@ import (
 
 // .latency(end) pairs this probe with a later one on the same goroutine
 // (on Go binaries) or thread: the start probe pushes the time on a stack
-// kept in an LRU hash keyed by {pid, goid} or by pid_tgid; the end probe
+// kept in a hash map keyed by {pid, goid} or by pid_tgid; the end probe
 // pops it and continues the chain with `elapsed` = ns between the two, so
 // recursive calls pair each with its own return. (A Go entry uprobe sits
 // past the stack check, so a call that grows the stack pushes once.) With
 // explicit keys, latency(end, startKey, endKey), there is one start time
-// per key, as bpftrace's @start[key].
+// per key, as bpftrace's @start[key], kept in an LRU hash.
 
-// latencyEntries bounds in-flight pairs; LRU drops the oldest unmatched.
+// latencyEntries bounds in-flight pairs with explicit keys; the LRU drops
+// the oldest unmatched start.
 const latencyEntries = 65536
 
 // Without explicit keys each goroutine or thread has a stack of start

@@ -60,20 +60,45 @@ func stageNames() []string {
 	return n
 }
 
+// checkFilter types the condition. A string holds the condition as text,
+// bpftrace style: .filter("args->flags & 0x80000").
 func checkFilter(cc *chainCtx, call *dsl.Call) error {
-	t, err := cc.typeOf(call.Args[0])
+	cond := call.Args[0]
+	if lit, ok := cond.(*dsl.StringLit); ok {
+		e, err := cc.prog.stringExpr(lit)
+		if err != nil {
+			return err
+		}
+		cond = e
+	}
+	t, err := cc.typeOf(cond)
 	if err != nil {
 		return err
 	}
 	if !t.isScalar() {
-		return dsl.Errorf(call.Args[0].Position(), "filter needs a condition, not %s (compare strings with ==)", t)
+		return dsl.Errorf(cond.Position(), "filter needs a condition, not %s (compare strings with ==)", t)
 	}
+	cc.conds[call] = cond
 	return nil
 }
 
 func genFilter(cc *chainCtx, call *dsl.Call) {
 	cc.g.at(call.Pos, "filter")
-	cc.genCond(call.Args[0], cc.exit)
+	cc.genCond(cc.conds[call], cc.exit)
+}
+
+// stringExpr parses the expression a string literal holds, once for all
+// the targets of a chain.
+func (pb *progBuilder) stringExpr(lit *dsl.StringLit) (dsl.Expr, error) {
+	if e, ok := pb.stringExprs[lit]; ok {
+		return e, nil
+	}
+	e, err := dsl.ParseString(pb.out.Source, lit)
+	if err != nil {
+		return nil, err
+	}
+	pb.stringExprs[lit] = e
+	return e, nil
 }
 
 func checkBy(cc *chainCtx, call *dsl.Call) error {

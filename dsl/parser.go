@@ -521,7 +521,6 @@ unwind:
 				RParen:  call.RParen,
 				EndCall: call.EndCall,
 			}
-			c.filterString(stage)
 			ch.Stages = append(ch.Stages, stage)
 			i += 2
 		case *Index:
@@ -535,31 +534,28 @@ unwind:
 	return ch, true
 }
 
-// filterString replaces the string argument of .filter("expr") by the
-// expression it holds, with positions inside the string where possible.
-func (c *conv) filterString(stage *Call) {
-	if stage.Name != "filter" || len(stage.Args) != 1 {
-		return
-	}
-	lit, ok := stage.Args[0].(*StringLit)
-	if !ok {
-		return
-	}
-	text := c.m.src.Text
-	sub := *c.m
-	sub.base = lit.Pos.Offset + 1
-	sub.fixed = lit.Pos
+// ParseString parses the content of string literal lit, which stands in
+// src, as one expression: `.filter("args->flags & 0x80000")` holds its
+// condition in a string, as the seed's bpftrace-style scripts do.
+// Positions point inside the literal where it is written as is (no
+// escapes), else at the literal.
+func ParseString(src *Source, lit *StringLit) (e Expr, err error) {
+	defer recoverInternal(src, &err)
+	m := newPosMap(src)
+	text := src.Text
+	m.base = lit.Pos.Offset + 1
+	m.fixed = lit.Pos
 	// The content maps byte for byte onto the source only when it is written
 	// as is: no escapes, no carriage returns dropped from a raw string.
 	end := lit.Pos.Offset + 1 + len(lit.Value)
-	sub.exact = c.m.exact && end <= len(text) && text[lit.Pos.Offset+1:end] == lit.Value &&
+	m.exact = end <= len(text) && text[lit.Pos.Offset+1:end] == lit.Value &&
 		(lit.Raw || !strings.Contains(lit.Value, "\\"))
-	inner := &conv{m: &sub, lbrack: c.lbrack}
-	e := inner.subExpr(lit.Value)
-	c.errs = append(c.errs, inner.errs...)
-	if e != nil {
-		stage.Args[0] = e
+	c := &conv{m: m, lbrack: map[*Index]Pos{}}
+	e = c.subExpr(lit.Value)
+	if len(c.errs) > 0 {
+		return nil, c.result()
 	}
+	return e, nil
 }
 
 func (c *conv) binary(x Expr, op lexer.Position, opText string, y Expr) Expr {
