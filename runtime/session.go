@@ -291,9 +291,14 @@ func (s *Session) readEvents(stop func(), draining <-chan struct{}) error {
 			stop()
 		case compiler.EventPrint:
 			ev.Layout, ev.Raw = layout, rec.RawSample
-			if err := s.toSinks(func(k sink.Sink) error { return k.Event(ev) }); err != nil {
-				return err
+			s.mu.Lock()
+			for _, k := range s.sinks {
+				if err := k.Event(ev); err != nil {
+					s.mu.Unlock()
+					return err
+				}
 			}
+			s.mu.Unlock()
 		}
 	}
 }

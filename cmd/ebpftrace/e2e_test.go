@@ -606,8 +606,8 @@ func TestListAndDump(t *testing.T) {
 	wantLines(t, r, "tracepoint:sched:sched_switch\n")
 	r = trace(t, "", "--dump", "asm", "-e", `tracepoint("syscalls:sys_enter_getppid").count()`).mustSucceed(t)
 	wantLines(t, r, "ebt_p0 tracepoint:syscalls:sys_enter_getppid", "Call FnMapLookupElem", "; 1:42 count")
-	r = trace(t, "", "--dump", "ast", "-e", `tracepoint("a:b").filter("args->x & 1").count()`).mustSucceed(t)
-	wantLines(t, r, "probe tracepoint @1:1", ".filter @1:19", "binary &", "selector .x", ".count @1:41")
+	r = trace(t, "", "--dump", "ast", "-e", `tracepoint("a:b").filter(args->x & 1).count()`).mustSucceed(t)
+	wantLines(t, r, "probe tracepoint @1:1", ".filter @1:19", "binary &", "selector .x", ".count @1:39")
 }
 
 func TestKernelTypes(t *testing.T) {

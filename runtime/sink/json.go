@@ -2,30 +2,138 @@ package sink
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"github.com/ebpftrace/ebpftrace/compiler"
 )
 
 // JSON writes one JSON object a line: events, aggregations and lost counts.
+// Values are exact: strings as the kernel recorded them, JSON-escaped.
 type JSON struct {
-	mu sync.Mutex // versions of a --watch script share their sinks
-	w  *lines
+	mu      sync.Mutex // versions of a --watch script share their sinks
+	w       *lines
+	plans   map[*compiler.Event]*jsonPlan
+	line    []byte
+	scratch []byte
 }
 
 // NewJSON returns a JSON sink writing to w.
-func NewJSON(w io.Writer) *JSON { return &JSON{w: newLines(w)} }
+func NewJSON(w io.Writer) *JSON {
+	return &JSON{w: newLines(w), plans: map[*compiler.Event]*jsonPlan{}}
+}
+
+// jsonPlan is how the records of one layout are written in JSON.
+type jsonPlan struct {
+	head []byte   // {"type":"event","probe":"…"
+	keys [][]byte // "name": of each field
+	text *plan    // the print format, for "text"; nil for print()
+}
+
+func newJSONPlan(ev *compiler.Event) *jsonPlan {
+	p := &jsonPlan{head: appendJSONString([]byte(`{"type":"event","probe":`), []byte(ev.Probe))}
+	for _, f := range ev.Fields {
+		k := appendJSONString(nil, []byte(f.Name))
+		p.keys = append(p.keys, append(k, ':'))
+	}
+	if ev.Format != "" {
+		p.text = newPlan(ev)
+	}
+	return p
+}
 
 // Event writes {"type":"event","probe":…,"text":…,"fields":{…}} with the
 // fields in their print order.
 func (j *JSON) Event(e *Event) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	_, err := j.w.WriteString(EventJSON(e))
+	p := j.plans[e.Layout]
+	if p == nil {
+		p = newJSONPlan(e.Layout)
+		j.plans[e.Layout] = p
+	}
+	b := append(j.line[:0], p.head...)
+	if p.text != nil {
+		j.scratch = p.text.appendText(j.scratch[:0], e, false)
+		text := j.scratch
+		if n := len(text); n > 0 && text[n-1] == '\n' {
+			text = text[:n-1]
+		}
+		b = append(b, `,"text":`...)
+		b = appendJSONString(b, text)
+	}
+	b = append(b, `,"fields":{`...)
+	for i, f := range e.Layout.Fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, p.keys[i]...)
+		raw := e.Raw[f.Offset : f.Offset+f.Size]
+		switch {
+		case f.Kind == compiler.FieldString && f.Show == "":
+			b = appendJSONString(b, cString(raw))
+		case f.Kind == compiler.FieldInt && f.Show == "" && !f.Hex && !f.Time && f.Signed:
+			b = strconv.AppendInt(b, int64(binary.LittleEndian.Uint64(raw)), 10)
+		case f.Kind == compiler.FieldInt && f.Show == "" && !f.Hex && !f.Time:
+			b = strconv.AppendUint(b, binary.LittleEndian.Uint64(raw), 10)
+		default:
+			v, _ := json.Marshal(jsonValue(e.R.Field(e.Raw, f), e.R))
+			b = append(b, v...)
+		}
+	}
+	b = append(b, "}}\n"...)
+	j.line = b
+	_, err := j.w.Write(b)
 	return err
+}
+
+// appendJSONString appends s as a JSON string, escaped as encoding/json
+// does without HTML escaping: invalid UTF-8 becomes U+FFFD.
+func appendJSONString(b, s []byte) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c < 0x80 && c != '"' && c != '\\' {
+			b = append(b, c)
+			i++
+			continue
+		}
+		if c < 0x80 {
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, `\u00`...)
+				b = append(b, hexDigits[c>>4], hexDigits[c&15])
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, `\u202`...)
+			b = append(b, hexDigits[r&15])
+		default:
+			b = append(b, s[i:i+n]...)
+		}
+		i += n
+	}
+	return append(b, '"')
 }
 
 // Aggregation writes one aggregation line.
@@ -58,55 +166,9 @@ func (j *JSON) Flush() error {
 
 // EventJSON renders an event as a JSON object line.
 func EventJSON(e *Event) string {
-	ev := e.Layout
-	vals := make([]any, len(ev.Fields))
-	for i, f := range ev.Fields {
-		vals[i] = e.R.Field(e.Raw, f)
-	}
-	var b strings.Builder
-	b.WriteString(`{"type":"event","probe":`)
-	probe, _ := json.Marshal(ev.Probe)
-	b.Write(probe)
-	if ev.Format != "" {
-		shown := make([]any, len(vals))
-		for i, v := range vals {
-			shown[i] = show(v, e.R)
-		}
-		b.WriteString(`,"text":`)
-		text, _ := json.Marshal(strings.TrimSuffix(fmt.Sprintf(ev.Format, shown...), "\n"))
-		b.Write(text)
-	}
-	b.WriteString(`,"fields":{`)
-	for i, f := range ev.Fields {
-		if i > 0 {
-			b.WriteString(",")
-		}
-		k, _ := json.Marshal(f.Name)
-		b.Write(k)
-		b.WriteString(":")
-		j, _ := json.Marshal(jsonValue(vals[i], e.R))
-		b.Write(j)
-	}
-	b.WriteString("}}\n")
-	return b.String()
-}
-
-// jsonValue is how a data value appears in JSON: a stack as an array of
-// frames, a symbol as its name, hex() as a "0x…" string, time as RFC 3339.
-func jsonValue(v Value, r Resolver) any {
-	switch v := v.(type) {
-	case Stack:
-		f := []string{}
-		if r != nil {
-			f = append(f, r.Frames(v)...)
-		}
-		return f
-	case Symbol, Hex:
-		return fmt.Sprint(show(v, r))
-	case time.Time:
-		return v.Format(time.RFC3339Nano)
-	}
-	return v
+	j := NewJSON(io.Discard)
+	j.Event(e)
+	return string(j.line)
 }
 
 // WriteJSON prints a as exactly one line holding one JSON object:
@@ -203,4 +265,22 @@ func writeJSONValue(buf *bytes.Buffer, v any) {
 	enc.Encode(v)
 	// Encode ends with a newline; the line goes on.
 	buf.Truncate(buf.Len() - 1)
+}
+
+// jsonValue is how a data value appears in JSON: a stack as an array of
+// frames, a symbol as its name, hex() as a "0x…" string, time as RFC 3339.
+func jsonValue(v Value, r Resolver) any {
+	switch v := v.(type) {
+	case Stack:
+		f := []string{}
+		if r != nil {
+			f = append(f, r.Frames(v)...)
+		}
+		return f
+	case Symbol, Hex:
+		return fmt.Sprint(show(v, r))
+	case time.Time:
+		return v.Format(time.RFC3339Nano)
+	}
+	return v
 }

@@ -130,7 +130,7 @@ const stackIndent = "        "
 func keyText(v Value, r Resolver) string {
 	switch v := v.(type) {
 	case string:
-		return v
+		return string(escapeText(nil, []byte(v)))
 	case int64:
 		return strconv.FormatInt(v, 10)
 	case uint64:

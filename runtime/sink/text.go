@@ -5,7 +5,8 @@ import (
 	"io"
 	"strings"
 	"sync"
-	"time"
+
+	"github.com/ebpftrace/ebpftrace/compiler"
 )
 
 // histBarWidth is the width of the `|@@@…|` bar of a histogram line.
@@ -13,20 +14,46 @@ const histBarWidth = 52
 
 // Text writes bpftrace's text format: event lines as their print()
 // formats say, aggregations as `@name[key]: value` lines and histograms.
+// Strings from the traced system are escaped so that they cannot forge
+// lines or send terminal escapes.
 type Text struct {
-	mu sync.Mutex // versions of a --watch script share their sinks
-	w  *lines
+	mu    sync.Mutex // versions of a --watch script share their sinks
+	w     *lines
+	plans map[*compiler.Event]*plan
+	line  []byte
 }
 
 // NewText returns a text sink writing to w.
-func NewText(w io.Writer) *Text { return &Text{w: newLines(w)} }
+func NewText(w io.Writer) *Text {
+	return &Text{w: newLines(w), plans: map[*compiler.Event]*plan{}}
+}
 
 // Event writes one event line.
 func (t *Text) Event(e *Event) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_, err := t.w.WriteString(EventText(e))
+	t.line = appendEventText(t.line[:0], e, t.plans)
+	_, err := t.w.Write(t.line)
 	return err
+}
+
+// appendEventText writes an event as its line, with the plan of its
+// layout (made on first use and kept in plans).
+func appendEventText(b []byte, e *Event, plans map[*compiler.Event]*plan) []byte {
+	if e.Layout.Format == "" {
+		return defaultLine(b, e)
+	}
+	p := plans[e.Layout]
+	if p == nil {
+		p = newPlan(e.Layout)
+		plans[e.Layout] = p
+	}
+	return p.appendText(b, e, true)
+}
+
+// EventText renders an event as a text line, with its newline.
+func EventText(e *Event) string {
+	return string(appendEventText(nil, e, map[*compiler.Event]*plan{}))
 }
 
 // Aggregation writes an aggregation; a periodic one under an HH:MM:SS line.
@@ -50,50 +77,6 @@ func (t *Text) Flush() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.w.Flush()
-}
-
-// EventText renders an event as a text line, with its newline.
-func EventText(e *Event) string {
-	ev := e.Layout
-	vals := make([]any, len(ev.Fields))
-	for i, f := range ev.Fields {
-		vals[i] = show(e.R.Field(e.Raw, f), e.R)
-	}
-	if ev.Format != "" {
-		line := fmt.Sprintf(ev.Format, vals...)
-		if !strings.HasSuffix(line, "\n") {
-			line += "\n"
-		}
-		return line
-	}
-	// The default line: time probe pid=… comm=… { field=… … }
-	var b strings.Builder
-	inArgs := false
-	for i, f := range ev.Fields {
-		name, isArg := strings.CutPrefix(f.Name, "args.")
-		if isArg && !inArgs {
-			b.WriteString(" {")
-			inArgs = true
-		}
-		switch v := vals[i].(type) {
-		case time.Time:
-			b.WriteString(v.Format("15:04:05.000000"))
-			b.WriteString(" " + ev.Probe)
-		case string:
-			if isArg {
-				fmt.Fprintf(&b, " %s=%q", name, v)
-				continue
-			}
-			fmt.Fprintf(&b, " %s=%v", name, v)
-		default:
-			fmt.Fprintf(&b, " %s=%v", name, v)
-		}
-	}
-	if inArgs {
-		b.WriteString(" }")
-	}
-	b.WriteString("\n")
-	return b.String()
 }
 
 // WriteText prints a in bpftrace's text format.
