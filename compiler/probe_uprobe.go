@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"debug/elf"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -65,8 +66,9 @@ func expandUprobe(ret bool) func(*Env, *dsl.Call) ([]*target, error) {
 		if len(funcs) == 0 {
 			e := dsl.Errorf(call.Args[1].Position(), "%s has no function %q", path, pattern)
 			if !strings.ContainsAny(pattern, "*?") {
-				if _, ferr := b.Func(pattern); ferr != nil {
-					e.Hint = nearestHint(ferr)
+				var nf *gobin.NotFoundError
+				if _, ferr := b.Func(pattern); errors.As(ferr, &nf) && len(nf.Nearest) > 0 {
+					e.Hint = "did you mean " + strings.Join(nf.Nearest, ", ") + "?"
 				}
 			}
 			if b.IsGo && b.Stripped && !strings.Contains(pattern, ".") {
@@ -87,18 +89,6 @@ func expandUprobe(ret bool) func(*Env, *dsl.Call) ([]*target, error) {
 		}
 		return out, nil
 	}
-}
-
-// nearestHint turns gobin's "no function X (nearest: a, b)" into a hint.
-func nearestHint(err error) string {
-	msg := err.Error()
-	if i := strings.Index(msg, "did you mean"); i >= 0 {
-		return msg[i:]
-	}
-	if i := strings.Index(msg, "nearest"); i >= 0 {
-		return "did you mean " + strings.Trim(strings.TrimPrefix(msg[i:], "nearest"), " :()") + "?"
-	}
-	return ""
 }
 
 func uprobeTarget(b *gobin.Binary, path string, f gobin.Func, ret bool) (*target, error) {

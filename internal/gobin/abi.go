@@ -4,7 +4,8 @@ import (
 	"debug/dwarf"
 	"fmt"
 	"slices"
-	"strings"
+
+	"github.com/ebpftrace/ebpftrace/internal/match"
 )
 
 // ParamKind classifies a parameter's Go type for a tracer that reads it.
@@ -138,11 +139,7 @@ func (b *Binary) signature(fn string) (params, results []Param, err error) {
 		for n := range dc.funcs {
 			names = append(names, n)
 		}
-		msg := fmt.Sprintf("gobin: %s: function %q in DWARF: %v", b.Path, fn, ErrNotFound)
-		if near := nearest(fn, names, 3, 5); len(near) > 0 {
-			msg += "; did you mean " + strings.Join(near, ", ") + "?"
-		}
-		return nil, nil, &notFoundError{msg}
+		return nil, nil, &NotFoundError{Binary: b.Path, What: "function in DWARF", Name: fn, Nearest: match.Nearest(fn, names, maxNearest)}
 	}
 	raws, err := dc.formalParams(fe)
 	if err != nil {

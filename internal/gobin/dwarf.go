@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/ebpftrace/ebpftrace/internal/match"
 )
 
 // ErrNoDWARF is wrapped by the errors of functions that need DWARF debug
@@ -186,7 +188,7 @@ func (b *Binary) DWARFFuncs(pattern string) ([]string, error) {
 	}
 	var out []string
 	for n := range dc.funcs {
-		if pattern == "" || globMatch(pattern, n) {
+		if pattern == "" || match.Glob(pattern, n) {
 			out = append(out, n)
 		}
 	}
