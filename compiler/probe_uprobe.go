@@ -14,6 +14,7 @@ import (
 
 	"github.com/ebpftrace/ebpftrace/dsl"
 	"github.com/ebpftrace/ebpftrace/internal/gobin"
+	"github.com/ebpftrace/ebpftrace/internal/procmaps"
 )
 
 // uprobe(bin, sym) and uretprobe(bin, sym) fire on user function entry
@@ -270,11 +271,10 @@ func findLibrary(name string, pid int) string {
 		return base == name || strings.HasPrefix(base, name+".so") || strings.HasPrefix(base, name+"-")
 	}
 	if pid != 0 {
-		if maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid)); err == nil {
-			for _, line := range strings.Split(string(maps), "\n") {
-				f := strings.Fields(line)
-				if len(f) >= 6 && strings.HasPrefix(f[5], "/") && match(filepath.Base(f[5])) && strings.Contains(filepath.Base(f[5]), ".so") {
-					return f[5]
+		if maps, err := procmaps.Read(pid); err == nil {
+			for _, m := range maps {
+				if base := filepath.Base(m.Path); strings.HasPrefix(m.Path, "/") && match(base) && strings.Contains(base, ".so") {
+					return m.Path
 				}
 			}
 		}
