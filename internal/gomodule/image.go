@@ -14,6 +14,7 @@ package gomodule
 import (
 	"cmp"
 	"debug/elf"
+	"fmt"
 	"slices"
 )
 
@@ -26,6 +27,7 @@ type Image struct {
 	f      *elf.File
 	loads  []*elf.Prog
 	relocs []relative // sorted by offset
+	mem    map[*elf.Prog][]byte
 }
 
 type relative struct{ off, addend uint64 }
@@ -57,6 +59,9 @@ func (im *Image) Read(vaddr uint64, n int) ([]byte, bool) {
 		if vaddr < p.Vaddr || vaddr-p.Vaddr >= p.Filesz || uint64(n) > p.Filesz-(vaddr-p.Vaddr) {
 			continue
 		}
+		if m, ok := im.mem[p]; ok {
+			return m[vaddr-p.Vaddr : vaddr-p.Vaddr+uint64(n)], true
+		}
 		buf := make([]byte, n)
 		if _, err := p.ReadAt(buf, int64(vaddr-p.Vaddr)); err != nil {
 			return nil, false
@@ -64,6 +69,30 @@ func (im *Image) Read(vaddr uint64, n int) ([]byte, bool) {
 		return buf, true
 	}
 	return nil, false
+}
+
+// keep copies into memory the file image of the PT_LOAD segment that
+// holds vaddr, so that reads from it go on working once the file is
+// closed.
+func (im *Image) keep(vaddr uint64) error {
+	for _, p := range im.loads {
+		if vaddr < p.Vaddr || vaddr-p.Vaddr >= p.Filesz {
+			continue
+		}
+		if _, ok := im.mem[p]; ok || p.Filesz > 1<<31 {
+			return nil
+		}
+		buf := make([]byte, p.Filesz)
+		if _, err := p.ReadAt(buf, 0); err != nil {
+			return fmt.Errorf("read the segment at %#x: %w", p.Vaddr, err)
+		}
+		if im.mem == nil {
+			im.mem = map[*elf.Prog][]byte{}
+		}
+		im.mem[p] = buf
+		return nil
+	}
+	return fmt.Errorf("no PT_LOAD segment holds %#x", vaddr)
 }
 
 // Uint32 reads a 4-byte word at vaddr.

@@ -57,6 +57,35 @@ func newTable(im *Image, pcln []byte, addr uint64, syms []elf.Symbol) (*Table, e
 	return t, nil
 }
 
+// Detach copies into memory the data that Frames reads outside the
+// pclntab (the inline trees in go:func.*, in the read-only data
+// segment), so that the table stays usable after the ELF file is closed.
+// Funcs, FuncAt and TextStart need nothing more.
+func (t *Table) Detach() error {
+	if t.hdr.Magic == Magic116 {
+		// Inline trees are pointers to go.func.* in read-only data:
+		// keep the segments that hold the first few trees.
+		kept := 0
+		for i := uint64(0); i < t.hdr.Nfunc && kept < 8; i += 1 + t.hdr.Nfunc/64 {
+			if _, fo, ok := t.entry(i); ok {
+				if f, ok := t.funcAt(fo); ok {
+					if tree, ok := t.inlTree(f); ok {
+						if err := t.im.keep(tree); err != nil {
+							return err
+						}
+						kept++
+					}
+				}
+			}
+		}
+		return nil
+	}
+	if t.md == nil || t.md.Gofunc == 0 {
+		return nil
+	}
+	return t.im.keep(t.md.Gofunc)
+}
+
 // Image returns the image the table reads from.
 func (t *Table) Image() *Image { return t.im }
 

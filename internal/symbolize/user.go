@@ -202,7 +202,94 @@ func (u *User) Inlined(pid int, addr uint64) []string {
 	if !ok {
 		return nil
 	}
-	return info.inline.inlined(va)
+	return info.inline.Inlined(va)
+}
+
+// Frame is one source-level frame of a user address, as a profile
+// (pprof) needs it.
+type Frame struct {
+	// Func is the function name.
+	Func string
+	// File and Line are the source position; "" and 0 when unknown
+	// (binaries other than Go have none here).
+	File string
+	Line int
+	// Inlined reports a function inlined into the next frame's function.
+	Inlined bool
+}
+
+// Frames returns the source frames at the user address addr of process
+// pid, innermost first: for Go binaries (stripped ones too, Go 1.16 to
+// 1.26) the functions inlined there, then the function whose code holds
+// addr, each with file and line from the pclntab; for other binaries one
+// frame named as Resolve names it. For a return address, pass the address
+// minus one, so that the call's position is given. Nil when addr cannot
+// be resolved.
+func (u *User) Frames(pid int, addr uint64) []Frame {
+	u.mu.Lock()
+	p := u.procs[pid]
+	if p == nil {
+		p, _ = u.snapshot(pid)
+	}
+	var m *mapping
+	if p != nil {
+		m = p.find(addr)
+	}
+	var info *elfInfo
+	var va uint64
+	ok := false
+	if m != nil && m.isFile() {
+		if info = u.load(u.file(pid, m)); info != nil {
+			va, ok = info.vaddr(addr - m.start + m.off)
+		}
+	}
+	u.mu.Unlock()
+	if ok && info.inline != nil {
+		if fr := goFrames(info, va); fr != nil {
+			return fr
+		}
+	}
+	name, _, ok := u.Resolve(pid, addr)
+	if !ok {
+		return nil
+	}
+	return []Frame{{Func: name}}
+}
+
+// FramesExe is Frames for the ELF virtual address vaddr of the file at
+// path (see ResolveExe).
+func (u *User) FramesExe(path string, vaddr uint64) []Frame {
+	name, _, ok := u.ResolveExe(path, vaddr) // loads and caches the file
+	if !ok {
+		return nil
+	}
+	u.mu.Lock()
+	var info *elfInfo
+	for _, b := range u.files {
+		if b.path == path && b.info != nil {
+			info = b.info
+		}
+	}
+	u.mu.Unlock()
+	if info != nil && info.inline != nil {
+		if fr := goFrames(info, vaddr); fr != nil {
+			return fr
+		}
+	}
+	return []Frame{{Func: name}}
+}
+
+// goFrames converts the pclntab's frames.
+func goFrames(info *elfInfo, va uint64) []Frame {
+	gf := info.inline.Frames(va)
+	if gf == nil {
+		return nil
+	}
+	out := make([]Frame, len(gf))
+	for i, f := range gf {
+		out[i] = Frame{Func: f.Func, File: f.File, Line: f.Line, Inlined: f.Inlined}
+	}
+	return out
 }
 
 // Symbolize returns "name+off" (offset in decimal) for the user address
