@@ -1046,7 +1046,7 @@ func TestReadPointerPIE(t *testing.T) {
 	if want := b.ELF().Section(".gopclntab").Addr; v != want {
 		t.Errorf("ReadPointer(firstmoduledata) = %#x, want %#x", v, want)
 	}
-	if _, ok := b.relocated(s.Addr); !ok {
+	if _, ok := b.image().Relocated(s.Addr); !ok {
 		t.Error("no RELATIVE relocation at runtime.firstmoduledata in a PIE")
 	}
 	if _, err := b.Symbol("runtime.nosuchsymbol"); !errors.Is(err, ErrNotFound) {
