@@ -53,6 +53,9 @@ type Param struct {
 	Type string
 	// Kind classifies Type.
 	Kind ParamKind
+	// GoType is the parameter's type as a graph (struct fields, pointer
+	// elements…), from which the compiler types args.req.URL.Path.
+	GoType *Type
 	// Size is the type's size in bytes.
 	Size int
 	// Regs are the integer registers holding the value, indexes into
@@ -318,7 +321,11 @@ func (a *abiAssigner) assign(r rawParam) (Param, error) {
 	if err != nil {
 		return Param{}, err
 	}
-	p := Param{Name: r.name, Type: t.name, Kind: paramKind(k), Size: int(size)}
+	gt, err := a.dc.goType(t.off)
+	if err != nil {
+		return Param{}, err
+	}
+	p := Param{Name: r.name, Type: t.name, Kind: paramKind(k), Size: int(size), GoType: gt}
 	saveI, saveF := a.nextInt, a.nextFloat
 	if p.Size > 0 {
 		var pieces []Piece
