@@ -187,7 +187,7 @@ type typeGraph struct {
 	// offsets from (the start of the section holding the type
 	// descriptors); 0 when unknown.
 	typesBase uint64
-	short map[string][]string // "http.Request" → "net/http.Request"
+	short     map[string][]string // "http.Request" → "net/http.Request"
 }
 
 // TypeByName returns the Go type named name, from DWARF. name is spelled
