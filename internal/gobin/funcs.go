@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ebpftrace/ebpftrace/internal/gomodule"
 	"github.com/ebpftrace/ebpftrace/internal/match"
 )
 
@@ -230,14 +231,18 @@ func (b *Binary) loadSymbols() *symbolCache {
 		add(symtab, SourceSymtab)
 		sc.syms = defined(symtab)
 	default:
-		if b.IsGo && b.elf.Section(".gopclntab") != nil {
-			pf, err := b.pclntabFuncs()
-			if err != nil {
-				sc.err = err
-				return sc
+		// The pclntab is .gopclntab, or .data.rel.ro.gopclntab in an
+		// internally linked PIE before Go 1.20.
+		if b.IsGo {
+			if _, _, err := gomodule.FindPclntab(b.elf); err == nil {
+				pf, err := b.pclntabFuncs()
+				if err != nil {
+					sc.err = err
+					return sc
+				}
+				funcs = append(funcs, pf...)
+				sc.source = append(sc.source, SourceGopclntab)
 			}
-			funcs = append(funcs, pf...)
-			sc.source = append(sc.source, SourceGopclntab)
 		}
 		add(dynsym, SourceDynsym)
 		sc.syms = defined(dynsym)

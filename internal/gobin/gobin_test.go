@@ -962,7 +962,8 @@ func TestGoidOffset(t *testing.T) {
 	}{
 		{"go1.21.0", 152}, {"go1.22.12", 152}, {"go1.23.0", 160}, {"go1.24.4", 160},
 		{"go1.25.0", 152}, {"go1.26.8", 152}, {"go1.26rc1", 152}, {"devel go1.26-abcdef", 152},
-		{"go1.20.14", -1}, {"go1.27.0", -1}, {"", -1},
+		{"go1.17.13", 152}, {"go1.18.3", 152}, {"go1.19.8", 152}, {"go1.20.14", 152},
+		{"go1.16.15", -1}, {"go1.27.0", -1}, {"", -1},
 	} {
 		fake := &Binary{Path: "fake", IsGo: true, GoVersion: tc.version}
 		got, err := fake.GoidOffset()

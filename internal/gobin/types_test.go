@@ -319,3 +319,49 @@ func checkTypeNames(t *testing.T, b *Binary) {
 	}
 	t.Logf("%d parameters of %d functions typed", n, len(fs))
 }
+
+// TestGFieldsFromCode checks the runtime.g offsets read from
+// runtime.gopark's code against DWARF (builds of each toolchain) and
+// against the per-version table (the stripped builds and Debian's
+// prometheus, etcd and go-md2man, go1.19.8 and go1.18.3).
+func TestGFieldsFromCode(t *testing.T) {
+	var paths []string
+	for _, tc := range toolchains() {
+		paths = append(paths, buildTypes(t, tc, "default"), buildTypes(t, tc, "pie-stripped", "-buildmode=pie", "-ldflags=-s -w"))
+	}
+	paths = append(paths, "/usr/bin/prometheus", "/usr/bin/etcd", "/usr/bin/go-md2man")
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			if _, err := os.Stat(path); err != nil {
+				t.Skipf("%s is not installed (make deps installs prometheus, etcd-server, go-md2man)", path)
+			}
+			b, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			got, err := b.GFieldsFromCode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Go 1.26's gopark reads the status differently; the wait
+			// reason store is in every release.
+			if _, ok := got["waitreason"]; !ok {
+				t.Errorf("found %v; want waitreason", got)
+			}
+			minor, _ := goMinor(b.GoVersion)
+			for field, off := range got {
+				if b.HasDWARF {
+					if d, err := b.FieldOffset("runtime.g", field); err != nil || d != off {
+						t.Errorf("%s: runtime.g.%s from code %d, DWARF %d (%v)", b.GoVersion, field, off, d, err)
+					}
+				}
+				if tab, ok := gFieldTable[minor]; !ok || tab[field] != off {
+					t.Errorf("%s: runtime.g.%s from code %d, table %d", b.GoVersion, field, off, tab[field])
+				}
+			}
+			goid, err := b.GoidOffset()
+			t.Logf("%s (%s, DWARF %v): from gopark's code %v; goid offset %d (%v)", path, b.GoVersion, b.HasDWARF, got, goid, err)
+		})
+	}
+}
