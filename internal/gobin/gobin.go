@@ -10,11 +10,24 @@
 //     (ReturnOffsets), so that a Go function's return is probed with
 //     uprobes on its RETs instead of a uretprobe, which crashes Go programs;
 //   - the Go internal ABI register (or stack) assignment of a Go function's
-//     parameters and results, from DWARF (Params, Results);
+//     parameters and results, from DWARF (Params, Results), each linked to
+//     its Go type (Param.GoType);
+//   - Go types from DWARF (TypeByName): kind, size, full name, struct
+//     fields with offsets, elements, keys, lengths, and the address of the
+//     runtime type descriptor; the layout of interface and map values
+//     (InterfaceLayout, MapLayout); the name of an interface value's
+//     dynamic type from its type word (RuntimeTypeName);
 //   - offsets of runtime structure fields such as runtime.g.goid, from
 //     DWARF or, for stripped binaries, from a per-Go-version table
-//     (GoidOffset, GFieldOffset, FieldOffset);
+//     (GoidOffset, GFieldOffset, FieldOffset, GFieldsFromCode);
 //   - the Go runtime's waitReason names (WaitReasons).
+//
+// Stripped Go binaries (no DWARF: -ldflags=-w or -s -w, or strip) keep
+// their pclntab and moduledata, so functions, entry and return offsets,
+// goroutine ids and g fields (table), wait reasons (table) and dynamic
+// type names still work; parameter names and types do not: those calls
+// fail with an error that wraps ErrNoDWARF and says so. Arguments are
+// then read as raw registers (arg0…arg8, a string as pointer and length).
 //
 // Only amd64 (x86-64) code is decoded and only the amd64 Go ABI is
 // modelled; Open itself accepts any ELF file.
