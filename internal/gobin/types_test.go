@@ -365,3 +365,93 @@ func TestGFieldsFromCode(t *testing.T) {
 		})
 	}
 }
+
+// TestStrippedDebian checks what works on Debian's stripped prometheus
+// (go1.19.8): TypeByName fails saying what still works, and every itab
+// the linker built names its dynamic type (RuntimeTypeName on the type
+// word of each itab in moduledata.itablinks).
+func TestStrippedDebian(t *testing.T) {
+	const path = "/usr/bin/prometheus"
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("%s is not installed (apt-get install prometheus)", path)
+	}
+	b, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.TypeByName("net/http.Request"); !errors.Is(err, ErrNoDWARF) {
+		t.Errorf("TypeByName on stripped prometheus: %v", err)
+	}
+	if _, err := b.Params("net/http.serverHandler.ServeHTTP"); !errors.Is(err, ErrNoDWARF) {
+		t.Errorf("Params on stripped prometheus: %v", err)
+	}
+	tab, err := b.module()
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := tab.Moduledata()
+	il, _ := b.InterfaceLayout()
+	named, pkgPaths := 0, 0
+	for i := uint64(0); i < md.NItablinks; i++ {
+		itab, err := b.ReadPointer(md.Itablinks + 8*i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		typ, err := b.ReadPointer(itab + uint64(il.ItabType))
+		if err != nil {
+			t.Fatal(err)
+		}
+		name, err := b.RuntimeTypeName(typ)
+		if err != nil || name == "" {
+			t.Fatalf("itab %d at %#x: type %#x: %q, %v", i, itab, typ, name, err)
+		}
+		named++
+		if strings.Contains(name, "/") {
+			pkgPaths++
+		}
+		if name == "*net/http.response" || name == "net/http.HandlerFunc" {
+			t.Logf("itab %#x: %s", itab, name)
+		}
+	}
+	if named < 100 || pkgPaths == 0 {
+		t.Errorf("%d itab types named, %d with package paths", named, pkgPaths)
+	}
+	t.Logf("%s: %d itabs, each dynamic type named (%d with a package path)", path, named, pkgPaths)
+}
+
+// FuzzRuntimeTypeName decodes type descriptors at arbitrary addresses
+// of the type data: errors are fine, panics are not.
+func FuzzRuntimeTypeName(f *testing.F) {
+	tcs := toolchains()
+	if len(tcs) == 0 {
+		f.Skip("no go command")
+	}
+	dir, err := os.MkdirTemp("", "gobin-fuzz-")
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "prog")
+	cmd := exec.Command(tcs[0].goCmd, "build", "-o", out, ".")
+	cmd.Dir = filepath.Join("testdata", "typesprog")
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "GOWORK=off", "GOFLAGS=-buildvcs=false", "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		f.Fatalf("%v\n%s", err, msg)
+	}
+	b, err := Open(out)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer b.Close()
+	tab, err := b.module()
+	if err != nil {
+		f.Fatal(err)
+	}
+	md := tab.Moduledata()
+	f.Add(uint64(0))
+	f.Add(uint64(48))
+	f.Fuzz(func(t *testing.T, off uint64) {
+		b.RuntimeTypeName(md.Types + off%(md.Etypes-md.Types+64))
+	})
+}
