@@ -18,16 +18,21 @@
 //     (InterfaceLayout, MapLayout); the name of an interface value's
 //     dynamic type from its type word (RuntimeTypeName);
 //   - offsets of runtime structure fields such as runtime.g.goid, from
-//     DWARF or, for stripped binaries, from a per-Go-version table
-//     (GoidOffset, GFieldOffset, FieldOffset, GFieldsFromCode);
+//     DWARF or, for stripped binaries, from the runtime's own type
+//     descriptor of runtime.g, else a per-Go-version table (GoidOffset,
+//     GFieldOffset, GFieldSource, FieldOffset, GFieldsFromCode);
 //   - the Go runtime's waitReason names (WaitReasons).
 //
 // Stripped Go binaries (no DWARF: -ldflags=-w or -s -w, or strip) keep
-// their pclntab and moduledata, so functions, entry and return offsets,
-// goroutine ids and g fields (table), wait reasons (table) and dynamic
-// type names still work; parameter names and types do not: those calls
-// fail with an error that wraps ErrNoDWARF and says so. Arguments are
-// then read as raw registers (arg0…arg8, a string as pointer and length).
+// their pclntab, moduledata and runtime type descriptors, so functions,
+// entry and return offsets, goroutine ids and g fields, wait reasons
+// (table), dynamic type names and the types that have a descriptor
+// (TypeByName: those converted to interfaces and what they refer to,
+// such as net/http.Request) still work. Parameter names and types do
+// not: Params and Results fail with an error that wraps ErrNoDWARF, as
+// does TypeByName for a type without a descriptor; arguments are then
+// read as raw registers (arg0…arg8, a string as pointer and length) or
+// converted, (*net/http.Request)(arg3).
 //
 // Only amd64 (x86-64) code is decoded and only the amd64 Go ABI is
 // modelled; Open itself accepts any ELF file.
@@ -89,6 +94,7 @@ type Binary struct {
 	dw   *dwarfCache
 	img  *gomodule.Image // reads by virtual address through relocations, made lazily
 	gmod *goModule       // the Go pclntab and moduledata, read lazily
+	rtix *rtIndex        // types from runtime type descriptors, built lazily
 }
 
 // Open opens the ELF file at path and reads its headers and, for a Go

@@ -44,9 +44,12 @@ func (b *Binary) module() (*gomodule.Table, error) {
 		return gm.tab, gm.err
 	}
 	gm = &goModule{}
-	if !b.IsGo {
+	switch {
+	case !b.IsGo:
 		gm.err = fmt.Errorf("not a Go binary")
-	} else {
+	case b.elf == nil:
+		gm.err = fmt.Errorf("no ELF file")
+	default:
 		gm.tab, gm.err = gomodule.Open(b.elf, false)
 		if gm.err != nil {
 			gm.err = fmt.Errorf("read .gopclntab: %w", gm.err)

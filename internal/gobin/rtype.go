@@ -65,22 +65,31 @@ func (b *Binary) RuntimeTypeName(addr uint64) (string, error) {
 type rtReader struct {
 	b             *Binary
 	types, etypes uint64
-	minor         int // Go minor version, 0 if unknown
+	minor         int    // Go minor version, 0 if unknown
+	mem           []byte // the type data [types, etypes), when read at once
 }
 
 func (r *rtReader) bytes(addr uint64, n int) ([]byte, error) {
 	if addr < r.types || addr >= r.etypes {
 		return nil, fmt.Errorf("%#x is outside the type data %#x-%#x", addr, r.types, r.etypes)
 	}
+	if r.mem != nil && n >= 0 && addr-r.types+uint64(n) <= uint64(len(r.mem)) {
+		return r.mem[addr-r.types : addr-r.types+uint64(n)], nil
+	}
 	return r.b.readAt(addr, n)
 }
 
-// ptr reads a pointer field of a descriptor.
+// ptr reads a pointer field of a descriptor, through its RELATIVE
+// relocation in a PIE.
 func (r *rtReader) ptr(addr uint64) (uint64, error) {
-	if _, err := r.bytes(addr, 8); err != nil {
+	pb, err := r.bytes(addr, 8)
+	if err != nil {
 		return 0, err
 	}
-	return r.b.readPointer(addr)
+	if v, ok := r.b.image().Relocated(addr); ok {
+		return v, nil
+	}
+	return r.b.elf.ByteOrder.Uint64(pb), nil
 }
 
 // name spells the type at addr.
@@ -228,14 +237,9 @@ func (r *rtReader) kindSize(kind TypeKind) (uint64, bool) {
 // nameAt decodes a runtime name (runtime.name / internal/abi.Name): a
 // flags byte, the length as a varint (Go 1.17+), the bytes.
 func (r *rtReader) nameAt(addr uint64) (string, error) {
-	hb, err := r.bytes(addr, 1)
+	lb, err := r.bytes(addr+1, 4)
 	if err != nil {
-		return "", err
-	}
-	_ = hb
-	lb, err := r.b.readAt(addr+1, 10)
-	if err != nil {
-		if lb, err = r.b.readAt(addr+1, 2); err != nil {
+		if lb, err = r.bytes(addr+1, 1); err != nil {
 			return "", err
 		}
 	}
@@ -243,7 +247,7 @@ func (r *rtReader) nameAt(addr uint64) (string, error) {
 	if k <= 0 || n > 1<<16 {
 		return "", fmt.Errorf("malformed type name at %#x", addr)
 	}
-	s, err := r.b.readAt(addr+1+uint64(k), int(n))
+	s, err := r.bytes(addr+1+uint64(k), int(n))
 	if err != nil {
 		return "", err
 	}

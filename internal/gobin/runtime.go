@@ -22,10 +22,12 @@ import (
 //	           atomicstatus uint32 at 144, stackLock uint32, goid at 152,
 //	           schedlink, waitsince at 168, waitreason at 176.
 //	           1.19: runtime2.go of go1.19.8 (Debian golang-1.19-src), the
-//	           DWARF of go1.19.8 builds (TestGFieldsFromCode), and the code
-//	           of runtime.gopark in Debian's prometheus and etcd (go1.19.8);
-//	           1.18: the gopark code of Debian's go-md2man (go1.18.3), for
-//	           atomicstatus and waitreason. 1.17 and 1.20 have the same
+//	           DWARF of go1.19.8 builds, and, in Debian's stripped
+//	           prometheus and etcd (go1.19.8), the runtime.g type
+//	           descriptor (all four fields) and the code of runtime.gopark
+//	           (atomicstatus, waitreason) (TestGFieldsFromCode);
+//	           1.18: the same two checks on Debian's go-md2man (go1.18.3).
+//	           1.17 and 1.20 have the same
 //	           fields before waitreason (1.20 made atomicstatus an
 //	           atomic.Uint32 and goid a uint64, same sizes) but were not
 //	           checked against a build here: no such toolchain or
@@ -63,36 +65,57 @@ func (b *Binary) GoidOffset() (int, error) {
 	return b.GFieldOffset("goid")
 }
 
-// GFieldOffset returns the offset of a field of runtime.g: from DWARF when
-// the binary has it, otherwise, for the fields in GFields, from a table
-// keyed by Go minor version (1.17 to 1.26). Other versions are an error.
-// GFieldsFromCode reads two of them from the runtime's own code, which
-// tests use to check the table on stripped binaries.
+// GFieldOffset returns the offset of a field of runtime.g (see
+// GFieldSource for where it comes from).
 func (b *Binary) GFieldOffset(field string) (int, error) {
+	off, _, err := b.GFieldSource(field)
+	return off, err
+}
+
+// GFieldSource returns the offset of a field of runtime.g and where it
+// was found, in this order:
+//
+//   - "DWARF": the binary's debug information;
+//   - "runtime type descriptor": the runtime's own type descriptor of
+//     runtime.g, which every Go binary keeps (the runtime allocates g
+//     with new), stripped or not, with field names and offsets;
+//   - "table go1.N": for the fields in GFields, a table keyed by Go
+//     minor version (1.17 to 1.26).
+//
+// Other versions without either are an error.
+func (b *Binary) GFieldSource(field string) (int, string, error) {
 	if !b.IsGo {
-		return 0, fmt.Errorf("gobin: %s: runtime.g.%s: not a Go binary", b.Path, field)
+		return 0, "", fmt.Errorf("gobin: %s: runtime.g.%s: not a Go binary", b.Path, field)
 	}
-	var dwarfErr error
+	var errs []error
 	if b.HasDWARF {
 		off, err := b.FieldOffset("runtime.g", field)
 		if err == nil {
-			return off, nil
+			return off, "DWARF", nil
 		}
-		dwarfErr = err
+		errs = append(errs, err)
+	}
+	if ix, err := b.runtimeTypes(); err == nil {
+		if g, ok := ix.lookup("runtime.g", 0); ok {
+			if f, ok := g.Field(field); ok {
+				return int(f.Offset), "runtime type descriptor", nil
+			}
+			errs = append(errs, fmt.Errorf("the runtime.g type descriptor has no field %s", field))
+		}
 	}
 	minor, ok := goMinor(b.GoVersion)
 	if !ok {
-		return 0, fmt.Errorf("gobin: %s: runtime.g.%s: unknown Go version %q and no DWARF", b.Path, field, b.GoVersion)
+		return 0, "", errors.Join(append([]error{fmt.Errorf("gobin: %s: runtime.g.%s: unknown Go version %q and no DWARF", b.Path, field, b.GoVersion)}, errs...)...)
 	}
 	tab, ok := gFieldTable[minor]
 	if !ok {
-		return 0, errors.Join(fmt.Errorf("gobin: %s: runtime.g.%s: no offset table for %s (known: go1.17 to go1.26); build with DWARF", b.Path, field, b.GoVersion), dwarfErr)
+		return 0, "", errors.Join(append([]error{fmt.Errorf("gobin: %s: runtime.g.%s: no offset table for %s (known: go1.17 to go1.26); build with DWARF", b.Path, field, b.GoVersion)}, errs...)...)
 	}
 	off, ok := tab[field]
 	if !ok {
-		return 0, errors.Join(fmt.Errorf("gobin: %s: runtime.g.%s: %w in the offset table (known: %s)", b.Path, field, ErrNotFound, strings.Join(GFields, ", ")), dwarfErr)
+		return 0, "", errors.Join(append([]error{fmt.Errorf("gobin: %s: runtime.g.%s: %w in the offset table (known: %s)", b.Path, field, ErrNotFound, strings.Join(GFields, ", "))}, errs...)...)
 	}
-	return off, nil
+	return off, fmt.Sprintf("table go1.%d", minor), nil
 }
 
 var goVersionRE = regexp.MustCompile(`go1\.(\d+)`)

@@ -197,14 +197,18 @@ type typeGraph struct {
 // "*http.Request"), "any" or "interface{}" for the empty interface. A
 // pointer type that DWARF lacks is made from its element type.
 //
-// Errors wrap ErrNoDWARF for binaries without DWARF (types are then
-// unknown: see the package documentation for what still works), and are
-// a *NotFoundError, with the nearest type names, for a name the binary
-// does not have.
+// Without DWARF (stripped binaries), types come from the runtime type
+// descriptors that the binary keeps for reflection and interfaces:
+// every type the program converts to an interface and the types those
+// refer to (fields, elements, method signatures), with the same fields,
+// offsets and names; parameters stay untyped. A type without a
+// descriptor is then an error that wraps ErrNoDWARF and says what still
+// works. With DWARF, a name the binary does not have is a *NotFoundError
+// with the nearest type names.
 func (b *Binary) TypeByName(name string) (*Type, error) {
 	dc, err := b.dwarfData()
 	if err != nil {
-		return nil, fmt.Errorf("gobin: %s: type %s: %w", b.Path, name, noDWARFHint(err))
+		return b.runtimeTypeByName(strings.TrimSpace(name), err)
 	}
 	t, err := dc.typeByName(strings.TrimSpace(name), 0)
 	if err != nil {
@@ -215,6 +219,27 @@ func (b *Binary) TypeByName(name string) (*Type, error) {
 		return nil, fmt.Errorf("gobin: %s: type %s: %w", b.Path, name, err)
 	}
 	return t, nil
+}
+
+// runtimeTypeByName looks name up among the runtime type descriptors,
+// for a binary without DWARF (dwarfErr says why there is none).
+func (b *Binary) runtimeTypeByName(name string, dwarfErr error) (*Type, error) {
+	ix, err := b.runtimeTypes()
+	if err != nil {
+		return nil, fmt.Errorf("gobin: %s: type %s: %w (and runtime type descriptors: %v)", b.Path, name, noDWARFHint(dwarfErr), err)
+	}
+	if t, ok := ix.lookup(name, 0); ok {
+		return t, nil
+	}
+	names := make([]string, 0, len(ix.byName))
+	for n := range ix.byName {
+		names = append(names, n)
+	}
+	msg := ""
+	if near := match.Nearest(name, names, maxNearest); len(near) > 0 {
+		msg = "; did you mean " + strings.Join(near, ", ") + "?"
+	}
+	return nil, fmt.Errorf("gobin: %s: type %s: no runtime type descriptor has this name (only types the program converts to interfaces, and the types they refer to, have one)%s: %w", b.Path, name, msg, noDWARFHint(dwarfErr))
 }
 
 // noDWARFHint adds, to an ErrNoDWARF error, what works without DWARF.

@@ -150,15 +150,15 @@ func TestTypesAgainstReflect(t *testing.T) {
 				}
 				defer b.Close()
 				descs, dyns, pid := runLayout(t, path)
-				if !b.HasDWARF {
-					if _, err := b.TypeByName("net/http.Request"); !errors.Is(err, ErrNoDWARF) || !strings.Contains(err.Error(), "still work") {
-						t.Errorf("TypeByName without DWARF: %v; want ErrNoDWARF saying what still works", err)
-					}
-				} else {
-					for _, d := range descs {
-						checkType(t, b, d)
-					}
+				// With DWARF or, stripped, from the runtime type
+				// descriptors: the same answers.
+				for _, d := range descs {
+					checkType(t, b, d)
+				}
+				if b.HasDWARF {
 					checkTypeNames(t, b)
+				} else if _, err := b.TypeByName("main.NoSuchType"); !errors.Is(err, ErrNoDWARF) || !strings.Contains(err.Error(), "still work") {
+					t.Errorf("TypeByName(main.NoSuchType) without DWARF: %v; want ErrNoDWARF saying what still works", err)
 				}
 				// Dynamic types from the running process's interface words.
 				bias := uint64(0)
@@ -360,8 +360,36 @@ func TestGFieldsFromCode(t *testing.T) {
 					t.Errorf("%s: runtime.g.%s from code %d, table %d", b.GoVersion, field, off, tab[field])
 				}
 			}
-			goid, err := b.GoidOffset()
-			t.Logf("%s (%s, DWARF %v): from gopark's code %v; goid offset %d (%v)", path, b.GoVersion, b.HasDWARF, got, goid, err)
+			// The runtime's own type descriptor of runtime.g, against
+			// DWARF and the table.
+			ix, err := b.runtimeTypes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, ok := ix.lookup("runtime.g", 0)
+			if !ok {
+				t.Fatal("no runtime.g type descriptor")
+			}
+			for _, field := range GFields {
+				f, ok := g.Field(field)
+				if tab, known := gFieldTable[minor]; !ok || !known || int(f.Offset) != tab[field] {
+					t.Errorf("%s: runtime.g.%s: descriptor %d (%v), table %d", b.GoVersion, field, f.Offset, ok, tab[field])
+				}
+				if b.HasDWARF {
+					if d, err := b.FieldOffset("runtime.g", field); err != nil || int64(d) != f.Offset {
+						t.Errorf("%s: runtime.g.%s: descriptor %d, DWARF %d", b.GoVersion, field, f.Offset, d)
+					}
+				}
+			}
+			goid, src, err := b.GFieldSource("goid")
+			want := "DWARF"
+			if !b.HasDWARF {
+				want = "runtime type descriptor"
+			}
+			if err != nil || src != want {
+				t.Errorf("GFieldSource(goid) = %d, %q, %v; want from %s", goid, src, err, want)
+			}
+			t.Logf("%s (%s, DWARF %v): from gopark's code %v; runtime.g descriptor agrees with the table; goid %d from %s", path, b.GoVersion, b.HasDWARF, got, goid, src)
 		})
 	}
 }
@@ -380,8 +408,39 @@ func TestStrippedDebian(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if _, err := b.TypeByName("net/http.Request"); !errors.Is(err, ErrNoDWARF) {
-		t.Errorf("TypeByName on stripped prometheus: %v", err)
+	// Types from the runtime type descriptors, checked against the
+	// offsets other tracers use for net/http (GO-PROBES.md §1: beyla's
+	// and OpenTelemetry's offset tables).
+	req, err := b.TypeByName("*http.Request")
+	if err != nil || req.Elem == nil {
+		t.Fatalf("TypeByName(*http.Request) on stripped prometheus: %v, %v", req, err)
+	}
+	for _, c := range []struct {
+		typ   *Type
+		field string
+		off   int64
+		kind  TypeKind
+	}{
+		{req.Elem, "Method", 0, GoString}, {req.Elem, "URL", 16, GoPointer}, {req.Elem, "Header", 56, GoMap}, {req.Elem, "ContentLength", 88, GoInt64},
+	} {
+		if f, ok := c.typ.Field(c.field); !ok || f.Offset != c.off || f.Type.Kind != c.kind {
+			t.Errorf("%s.%s = %+v, %v; want offset %d, kind %v", c.typ.Name, c.field, f, ok, c.off, c.kind)
+		}
+	}
+	if u, _ := req.Elem.Field("URL"); u.Type != nil && u.Type.Elem != nil {
+		host, _ := u.Type.Elem.Field("Host")
+		path, _ := u.Type.Elem.Field("Path")
+		if host.Offset != 40 || path.Offset != 56 || u.Type.Elem.Name != "net/url.URL" {
+			t.Errorf("url.URL: Host %+v, Path %+v", host, path)
+		}
+	}
+	if resp, err := b.TypeByName("net/http.Response"); err != nil {
+		t.Error(err)
+	} else if f, _ := resp.Field("StatusCode"); f.Offset != 16 {
+		t.Errorf("Response.StatusCode at %d, want 16", f.Offset)
+	}
+	if h, err := b.TypeByName("http.Header"); err != nil || h.Kind != GoMap || h.Key.Kind != GoString || h.Elem.Name != "[]string" {
+		t.Errorf("http.Header = %+v, %v", h, err)
 	}
 	if _, err := b.Params("net/http.serverHandler.ServeHTTP"); !errors.Is(err, ErrNoDWARF) {
 		t.Errorf("Params on stripped prometheus: %v", err)
