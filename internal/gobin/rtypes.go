@@ -3,6 +3,7 @@ package gobin
 import (
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // rtIndex is the type graph built from a binary's runtime type
@@ -10,6 +11,7 @@ import (
 // the module's typelinks and itabs, through elements, keys, struct fields,
 // function parameters and method types.
 type rtIndex struct {
+	mu     sync.Mutex // guards the maps: TypeByRuntimeAddr adds to them
 	byName map[string]*Type
 	byAddr map[uint64]*Type
 	short  map[string][]string
@@ -182,9 +184,15 @@ func (r *rtReader) build(ix *rtIndex, addr uint64, depth int) *Type {
 	return t
 }
 
-// typeByRuntimeName looks a type up in the runtime type index, with the
-// spellings TypeByName accepts.
+// lookup looks a type up in the runtime type index, with the spellings
+// TypeByName accepts.
 func (ix *rtIndex) lookup(name string, depth int) (*Type, bool) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.lookupLocked(name, depth)
+}
+
+func (ix *rtIndex) lookupLocked(name string, depth int) (*Type, bool) {
 	if depth > 8 {
 		return nil, false
 	}
@@ -196,7 +204,7 @@ func (ix *rtIndex) lookup(name string, depth int) (*Type, bool) {
 		return t, true
 	}
 	if elem, ok := strings.CutPrefix(name, "*"); ok {
-		if et, ok := ix.lookup(elem, depth+1); ok {
+		if et, ok := ix.lookupLocked(elem, depth+1); ok {
 			if t, ok := ix.byName["*"+et.Name]; ok {
 				return t, true
 			}
@@ -207,4 +215,40 @@ func (ix *rtIndex) lookup(name string, depth int) (*Type, bool) {
 		return ix.byName[full[0]], true
 	}
 	return nil, false
+}
+
+// TypeByRuntimeAddr returns the type whose runtime type descriptor is at
+// the virtual address addr (as for RuntimeTypeName: an interface's type
+// word, minus the load bias), so that the value an interface holds can be
+// read as its dynamic type (see Type.DirectIface for whether the data
+// word is the value or points to it). From DWARF when the binary has it,
+// else from the runtime type descriptors.
+func (b *Binary) TypeByRuntimeAddr(addr uint64) (*Type, error) {
+	if b.HasDWARF {
+		name, err := b.RuntimeTypeName(addr)
+		if err != nil {
+			return nil, err
+		}
+		return b.TypeByName(name)
+	}
+	ix, err := b.runtimeTypes()
+	if err != nil {
+		return nil, fmt.Errorf("gobin: %s: runtime type at %#x: %w", b.Path, addr, err)
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if t, ok := ix.byAddr[addr]; ok {
+		return t, nil
+	}
+	// A descriptor that no root reaches (a defined type only ever
+	// converted to an empty interface): build it on its own.
+	tab, _ := b.module()
+	md := tab.Moduledata()
+	r := &rtReader{b: b, types: md.Types, etypes: md.Etypes}
+	r.minor, _ = goMinor(b.GoVersion)
+	t := r.build(ix, addr, 0)
+	if t == nil {
+		return nil, fmt.Errorf("gobin: %s: no runtime type descriptor at %#x", b.Path, addr)
+	}
+	return t, nil
 }

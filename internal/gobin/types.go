@@ -231,10 +231,12 @@ func (b *Binary) runtimeTypeByName(name string, dwarfErr error) (*Type, error) {
 	if t, ok := ix.lookup(name, 0); ok {
 		return t, nil
 	}
+	ix.mu.Lock()
 	names := make([]string, 0, len(ix.byName))
 	for n := range ix.byName {
 		names = append(names, n)
 	}
+	ix.mu.Unlock()
 	msg := ""
 	if near := match.Nearest(name, names, maxNearest); len(near) > 0 {
 		msg = "; did you mean " + strings.Join(near, ", ") + "?"

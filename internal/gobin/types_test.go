@@ -182,6 +182,9 @@ func TestTypesAgainstReflect(t *testing.T) {
 					if err != nil || got != d.Name {
 						t.Errorf("RuntimeTypeName(%#x - bias %#x) = %q, %v; want %q (iface %v)", d.Addr, bias, got, err, d.Name, d.Iface)
 					}
+					if ty, err := b.TypeByRuntimeAddr(d.Addr - bias); err != nil || ty.Name != d.Name || ty.RuntimeAddr != d.Addr-bias && ty.Kind != GoPointer {
+						t.Errorf("TypeByRuntimeAddr(%#x) = %v, %v; want %s", d.Addr-bias, ty, err, d.Name)
+					}
 					if b.HasDWARF {
 						if ty, err := b.TypeByName(d.Name); err != nil || ty.RuntimeAddr != d.Addr-bias {
 							t.Errorf("%s: DWARF runtime type %v (%v), the process uses %#x", d.Name, ty, err, d.Addr-bias)
