@@ -517,3 +517,57 @@ func FuzzRuntimeTypeName(f *testing.F) {
 		b.RuntimeTypeName(md.Types + off%(md.Etypes-md.Types+64))
 	})
 }
+
+// FuzzRuntimeTypes builds the type graph from mutated type data (the
+// runtime type descriptors of a real build with bytes changed): errors
+// and partial graphs are fine, panics are not.
+func FuzzRuntimeTypes(f *testing.F) {
+	tcs := toolchains()
+	if len(tcs) == 0 {
+		f.Skip("no go command")
+	}
+	dir, err := os.MkdirTemp("", "gobin-fuzz-")
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "prog")
+	cmd := exec.Command(tcs[0].goCmd, "build", "-ldflags=-s -w", "-o", out, ".")
+	cmd.Dir = filepath.Join("testdata", "typesprog")
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "GOWORK=off", "GOFLAGS=-buildvcs=false", "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		f.Fatalf("%v\n%s", err, msg)
+	}
+	b, err := Open(out)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer b.Close()
+	tab, err := b.module()
+	if err != nil {
+		f.Fatal(err)
+	}
+	md := tab.Moduledata()
+	data, err := b.readAt(md.Types, int(md.Etypes-md.Types))
+	if err != nil {
+		f.Fatal(err)
+	}
+	var roots []uint64
+	for i := uint64(0); i < md.NTypelinks && i < 64; i++ {
+		ob, _ := b.readAt(md.Typelinks+4*i, 4)
+		roots = append(roots, md.Types+uint64(int32(b.elf.ByteOrder.Uint32(ob))))
+	}
+	f.Add(uint32(0), byte(0xff), uint32(1))
+	f.Add(uint32(23), byte(25), uint32(7))
+	f.Fuzz(func(t *testing.T, at uint32, v byte, stride uint32) {
+		mem := append([]byte(nil), data...)
+		for i := 0; i < 8; i++ {
+			mem[(int(at)+i*int(stride|1)*4099)%len(mem)] ^= v
+		}
+		r := &rtReader{b: b, types: md.Types, etypes: md.Etypes, mem: mem, minor: 19}
+		ix := &rtIndex{byName: map[string]*Type{}, byAddr: map[uint64]*Type{}}
+		for _, a := range roots {
+			r.build(ix, a, 0)
+		}
+	})
+}
