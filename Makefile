@@ -32,11 +32,16 @@ vet:
 	$(GO) vet ./...
 
 # What the tests use from the system: bpftool lists loaded programs, tmux
-# drives the REPL, gcc builds the C example. Missing ones are installed when
-# we are root on Debian; otherwise the tests that need them skip.
-DEPS := bpftool tmux gcc
+# drives the REPL, gcc builds the C example; Debian's Go programs built by
+# older Go releases test internal/gobin and internal/gomodule on them:
+# prometheus and etcd (go1.19.8, stripped), go-md2man (go1.18.3), and
+# golang-1.19-go builds go1.19 test programs with DWARF. Missing ones are
+# installed when we are root on Debian; otherwise the tests that need them
+# skip. Each entry is command=package.
+DEPS := bpftool=bpftool tmux=tmux gcc=gcc prometheus=prometheus etcd=etcd-server \
+	go-md2man=go-md2man /usr/lib/go-1.19/bin/go=golang-1.19-go
 deps:
-	@missing=""; for t in $(DEPS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	@missing=""; for d in $(DEPS); do t=$${d%%=*}; p=$${d#*=}; command -v $$t >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"debug/elf"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ebpftrace/ebpftrace/dsl"
 	"github.com/ebpftrace/ebpftrace/internal/gobin"
+	"github.com/ebpftrace/ebpftrace/internal/procmaps"
 )
 
 // uprobe(bin, sym) and uretprobe(bin, sym) fire on user function entry
@@ -65,8 +67,9 @@ func expandUprobe(ret bool) func(*Env, *dsl.Call) ([]*target, error) {
 		if len(funcs) == 0 {
 			e := dsl.Errorf(call.Args[1].Position(), "%s has no function %q", path, pattern)
 			if !strings.ContainsAny(pattern, "*?") {
-				if _, ferr := b.Func(pattern); ferr != nil {
-					e.Hint = nearestHint(ferr)
+				var nf *gobin.NotFoundError
+				if _, ferr := b.Func(pattern); errors.As(ferr, &nf) && len(nf.Nearest) > 0 {
+					e.Hint = "did you mean " + strings.Join(nf.Nearest, ", ") + "?"
 				}
 			}
 			if b.IsGo && b.Stripped && !strings.Contains(pattern, ".") {
@@ -87,18 +90,6 @@ func expandUprobe(ret bool) func(*Env, *dsl.Call) ([]*target, error) {
 		}
 		return out, nil
 	}
-}
-
-// nearestHint turns gobin's "no function X (nearest: a, b)" into a hint.
-func nearestHint(err error) string {
-	msg := err.Error()
-	if i := strings.Index(msg, "did you mean"); i >= 0 {
-		return msg[i:]
-	}
-	if i := strings.Index(msg, "nearest"); i >= 0 {
-		return "did you mean " + strings.Trim(strings.TrimPrefix(msg[i:], "nearest"), " :()") + "?"
-	}
-	return ""
 }
 
 func uprobeTarget(b *gobin.Binary, path string, f gobin.Func, ret bool) (*target, error) {
@@ -280,11 +271,10 @@ func findLibrary(name string, pid int) string {
 		return base == name || strings.HasPrefix(base, name+".so") || strings.HasPrefix(base, name+"-")
 	}
 	if pid != 0 {
-		if maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid)); err == nil {
-			for _, line := range strings.Split(string(maps), "\n") {
-				f := strings.Fields(line)
-				if len(f) >= 6 && strings.HasPrefix(f[5], "/") && match(filepath.Base(f[5])) && strings.Contains(filepath.Base(f[5]), ".so") {
-					return f[5]
+		if maps, err := procmaps.Read(pid); err == nil {
+			for _, m := range maps {
+				if base := filepath.Base(m.Path); strings.HasPrefix(m.Path, "/") && match(base) && strings.Contains(base, ".so") {
+					return m.Path
 				}
 			}
 		}

@@ -3,8 +3,9 @@ package dsl
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
+
+	"github.com/ebpftrace/ebpftrace/internal/match"
 )
 
 // Source is the text a program came from, kept so that errors can show the line.
@@ -126,40 +127,11 @@ func (l ErrorList) Error() string {
 	return strings.Join(msgs, "\n")
 }
 
-// Suggest returns the candidates nearest to name (edit distance), best
-// first, at most three, and only those close enough to be a likely typo.
+// Suggest returns the candidates nearest to name, best first, at most
+// three, and only those close enough to be a likely typo (match.Nearest:
+// edit distance, or name qualified by a package or category).
 func Suggest(name string, candidates []string) []string {
-	type scored struct {
-		s string
-		d int
-	}
-	var out []scored
-	seen := map[string]bool{}
-	for _, c := range candidates {
-		if seen[c] || c == name {
-			continue
-		}
-		seen[c] = true
-		d := levenshtein(strings.ToLower(name), strings.ToLower(c))
-		limit := len(name)/3 + 1
-		if strings.Contains(c, name) && len(name) >= 3 {
-			d = min(d, 1)
-		}
-		if d <= limit {
-			out = append(out, scored{c, d})
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].d != out[j].d {
-			return out[i].d < out[j].d
-		}
-		return out[i].s < out[j].s
-	})
-	var res []string
-	for i := 0; i < len(out) && i < 3; i++ {
-		res = append(res, out[i].s)
-	}
-	return res
+	return match.Nearest(name, candidates, 3)
 }
 
 // DidYouMean formats suggestions as a hint, or "" when there are none.
@@ -169,25 +141,4 @@ func DidYouMean(name string, candidates []string) string {
 		return ""
 	}
 	return "did you mean " + strings.Join(s, ", ") + "?"
-}
-
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

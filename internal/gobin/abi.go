@@ -4,7 +4,8 @@ import (
 	"debug/dwarf"
 	"fmt"
 	"slices"
-	"strings"
+
+	"github.com/ebpftrace/ebpftrace/internal/match"
 )
 
 // ParamKind classifies a parameter's Go type for a tracer that reads it.
@@ -52,6 +53,9 @@ type Param struct {
 	Type string
 	// Kind classifies Type.
 	Kind ParamKind
+	// GoType is the parameter's type as a graph (struct fields, pointer
+	// elements…), from which the compiler types args.req.URL.Path.
+	GoType *Type
 	// Size is the type's size in bytes.
 	Size int
 	// Regs are the integer registers holding the value, indexes into
@@ -138,11 +142,7 @@ func (b *Binary) signature(fn string) (params, results []Param, err error) {
 		for n := range dc.funcs {
 			names = append(names, n)
 		}
-		msg := fmt.Sprintf("gobin: %s: function %q in DWARF: %v", b.Path, fn, ErrNotFound)
-		if near := nearest(fn, names, 3, 5); len(near) > 0 {
-			msg += "; did you mean " + strings.Join(near, ", ") + "?"
-		}
-		return nil, nil, &notFoundError{msg}
+		return nil, nil, &NotFoundError{Binary: b.Path, What: "function in DWARF", Name: fn, Nearest: match.Nearest(fn, names, maxNearest)}
 	}
 	raws, err := dc.formalParams(fe)
 	if err != nil {
@@ -321,7 +321,11 @@ func (a *abiAssigner) assign(r rawParam) (Param, error) {
 	if err != nil {
 		return Param{}, err
 	}
-	p := Param{Name: r.name, Type: t.name, Kind: paramKind(k), Size: int(size)}
+	gt, err := a.dc.goType(t.off)
+	if err != nil {
+		return Param{}, err
+	}
+	p := Param{Name: r.name, Type: t.name, Kind: paramKind(k), Size: int(size), GoType: gt}
 	saveI, saveF := a.nextInt, a.nextFloat
 	if p.Size > 0 {
 		var pieces []Piece

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/ebpftrace/ebpftrace/internal/match"
 )
 
 // ErrNoDWARF is wrapped by the errors of functions that need DWARF debug
@@ -15,8 +17,14 @@ import (
 var ErrNoDWARF = errors.New("no DWARF debug information")
 
 // Go-specific DWARF attributes written by cmd/link
-// (cmd/internal/dwarf: DW_AT_go_kind).
-const attrGoKind dwarf.Attr = 0x2900
+// (cmd/internal/dwarf, the same from Go 1.10 to 1.26).
+const (
+	attrGoKind          dwarf.Attr = 0x2900 // reflect.Kind
+	attrGoKey           dwarf.Attr = 0x2901 // map key type
+	attrGoElem          dwarf.Attr = 0x2902 // map value, chan and slice element type
+	attrGoEmbeddedField dwarf.Attr = 0x2903 // struct member is an embedded field
+	attrGoRuntimeType   dwarf.Attr = 0x2904 // address of the runtime type descriptor
+)
 
 // goKind is reflect.Kind as stored in DW_AT_go_kind.
 type goKind int
@@ -62,6 +70,8 @@ type dwarfCache struct {
 
 	mu        sync.Mutex
 	typeCache map[dwarf.Offset]*typeInfo
+	tg        *typeGraph
+	typesBase uint64 // runtime.types, for DW_AT_go_runtime_type; 0 if unknown
 }
 
 // funcEntry locates a function's DWARF description. A function that is
@@ -106,6 +116,9 @@ func (b *Binary) loadDWARF() *dwarfCache {
 		return dc
 	}
 	dc.d = d
+	if tab, err := b.module(); err == nil && tab.Moduledata() != nil {
+		dc.typesBase = tab.Moduledata().Types
+	}
 	dc.funcs = map[string]funcEntry{}
 	abstracts := map[dwarf.Offset]string{}
 	type concrete struct{ off, origin dwarf.Offset }
@@ -186,7 +199,7 @@ func (b *Binary) DWARFFuncs(pattern string) ([]string, error) {
 	}
 	var out []string
 	for n := range dc.funcs {
-		if pattern == "" || globMatch(pattern, n) {
+		if pattern == "" || match.Glob(pattern, n) {
 			out = append(out, n)
 		}
 	}
@@ -243,13 +256,19 @@ type typeInfo struct {
 	hasTgt bool
 	count  int64 // array element count, -1 if unknown
 	fields []fieldInfo
+	key    dwarf.Offset // DW_AT_go_key (maps)
+	elem   dwarf.Offset // DW_AT_go_elem (maps, chans, slices)
+	hasKey bool
+	hasEl  bool
+	rtype  uint64 // DW_AT_go_runtime_type, 0 if absent
 }
 
 // fieldInfo is a struct member.
 type fieldInfo struct {
-	name   string
-	offset int64
-	typ    dwarf.Offset
+	name     string
+	offset   int64
+	typ      dwarf.Offset
+	embedded bool
 }
 
 // typeAt reads (once) the type entry at off.
@@ -279,6 +298,14 @@ func (dc *dwarfCache) typeAt(off dwarf.Offset) (*typeInfo, error) {
 		t.size = n
 	}
 	t.target, t.hasTgt = e.Val(dwarf.AttrType).(dwarf.Offset)
+	t.key, t.hasKey = e.Val(attrGoKey).(dwarf.Offset)
+	t.elem, t.hasEl = e.Val(attrGoElem).(dwarf.Offset)
+	switch v := e.Val(attrGoRuntimeType).(type) {
+	case uint64:
+		t.rtype = v
+	case int64:
+		t.rtype = uint64(v)
+	}
 	if e.Children {
 		for {
 			c, err := r.Next()
@@ -299,6 +326,7 @@ func (dc *dwarfCache) typeAt(off dwarf.Offset) (*typeInfo, error) {
 				if f.offset, ok = memberOffset(c.Val(dwarf.AttrDataMemberLoc)); !ok {
 					return nil, fmt.Errorf("DWARF type %s: member %s has an unsupported location %v", t.name, f.name, c.Val(dwarf.AttrDataMemberLoc))
 				}
+				f.embedded, _ = c.Val(attrGoEmbeddedField).(bool)
 				t.fields = append(t.fields, f)
 			case dwarf.TagSubrangeType:
 				if n, ok := c.Val(dwarf.AttrCount).(int64); ok {

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/ebpftrace/ebpftrace/internal/gomodule"
+	"github.com/ebpftrace/ebpftrace/internal/match"
 )
 
 // Func is a function of the binary.
@@ -53,9 +56,9 @@ type symbolCache struct {
 }
 
 // Funcs returns the functions whose names match pattern, sorted by name
-// (then address) and without duplicates. In pattern a '*' matches any run
-// of characters (including '/' and '.'), every other character matches
-// itself; "" and "*" match everything.
+// (then address) and without duplicates. pattern is a glob (match.Glob:
+// '*' matches any run of characters, including '/' and '.', '?' one
+// character, as the kernel's uprobe globs); "" and "*" match everything.
 //
 // Functions come from .symtab (STT_FUNC symbols) when the file has one.
 // Without .symtab, a Go binary's functions come from .gopclntab (which
@@ -74,7 +77,7 @@ func (b *Binary) Funcs(pattern string) ([]Func, error) {
 	}
 	var out []Func
 	for _, f := range sc.funcs {
-		if globMatch(pattern, f.Name) {
+		if match.Glob(pattern, f.Name) {
 			out = append(out, f)
 		}
 	}
@@ -132,11 +135,7 @@ func (b *Binary) Func(name string) (Func, error) {
 	for _, f := range sc.funcs {
 		names = append(names, f.Name)
 	}
-	msg := fmt.Sprintf("gobin: %s: function %q: %v", b.Path, name, ErrNotFound)
-	if near := nearest(name, names, 3, 5); len(near) > 0 {
-		msg += "; did you mean " + strings.Join(near, ", ") + "?"
-	}
-	return Func{}, &notFoundError{msg}
+	return Func{}, &NotFoundError{Binary: b.Path, What: "function", Name: name, Nearest: match.Nearest(name, names, maxNearest)}
 }
 
 // Symbol returns the defined symbol (of any type) named name, from
@@ -154,11 +153,36 @@ func (b *Binary) Symbol(name string) (Symbol, error) {
 	return sc.syms[i], nil
 }
 
-// notFoundError is a message that wraps ErrNotFound.
-type notFoundError struct{ msg string }
+// maxNearest is how many names a NotFoundError suggests.
+const maxNearest = 3
 
-func (e *notFoundError) Error() string { return e.msg }
-func (e *notFoundError) Unwrap() error { return ErrNotFound }
+// NotFoundError reports a name that the binary does not have, with the
+// nearest names it does have. It wraps ErrNotFound. Callers that show a
+// "did you mean" hint use Nearest (errors.As) rather than parse the
+// message.
+type NotFoundError struct {
+	// Binary is the path of the binary.
+	Binary string
+	// What names the kind of thing looked for: "function", "function in
+	// DWARF", "type".
+	What string
+	// Name is the name that was looked for.
+	Name string
+	// Nearest are the closest names the binary has (match.Nearest), best
+	// first; empty when none is close.
+	Nearest []string
+}
+
+func (e *NotFoundError) Error() string {
+	msg := fmt.Sprintf("gobin: %s: %s %q: %v", e.Binary, e.What, e.Name, ErrNotFound)
+	if len(e.Nearest) > 0 {
+		msg += "; did you mean " + strings.Join(e.Nearest, ", ") + "?"
+	}
+	return msg
+}
+
+// Unwrap makes errors.Is(err, ErrNotFound) true.
+func (e *NotFoundError) Unwrap() error { return ErrNotFound }
 
 // symbols loads the function list once.
 func (b *Binary) symbols() (*symbolCache, error) {
@@ -207,14 +231,18 @@ func (b *Binary) loadSymbols() *symbolCache {
 		add(symtab, SourceSymtab)
 		sc.syms = defined(symtab)
 	default:
-		if b.IsGo && b.elf.Section(".gopclntab") != nil {
-			pf, err := b.pclntabFuncs()
-			if err != nil {
-				sc.err = err
-				return sc
+		// The pclntab is .gopclntab, or .data.rel.ro.gopclntab in an
+		// internally linked PIE before Go 1.20.
+		if b.IsGo {
+			if _, _, err := gomodule.FindPclntab(b.elf); err == nil {
+				pf, err := b.pclntabFuncs()
+				if err != nil {
+					sc.err = err
+					return sc
+				}
+				funcs = append(funcs, pf...)
+				sc.source = append(sc.source, SourceGopclntab)
 			}
-			funcs = append(funcs, pf...)
-			sc.source = append(sc.source, SourceGopclntab)
 		}
 		add(dynsym, SourceDynsym)
 		sc.syms = defined(dynsym)
@@ -249,89 +277,4 @@ func defined(syms []elf.Symbol) []Symbol {
 	}
 	slices.SortStableFunc(out, func(x, y Symbol) int { return strings.Compare(x.Name, y.Name) })
 	return out
-}
-
-// globMatch reports whether name matches pattern, where '*' matches any
-// run of characters and every other character matches itself.
-func globMatch(pattern, name string) bool {
-	p, n := 0, 0
-	star, mark := -1, 0
-	for n < len(name) {
-		switch {
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, n
-			p++
-		case p < len(pattern) && pattern[p] == name[n]:
-			p++
-			n++
-		case star >= 0:
-			p = star + 1
-			mark++
-			n = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
-}
-
-// nearest returns up to limit names within edit distance maxDist of name,
-// closest first, plus names whose part after the package qualifier equals
-// name (so "add" suggests "main.add").
-func nearest(name string, names []string, maxDist, limit int) []string {
-	type cand struct {
-		name string
-		d    int
-	}
-	var cs []cand
-	for _, n := range names {
-		if len(n) >= len(name)+1 && strings.HasSuffix(n, name) && strings.ContainsAny(n[len(n)-len(name)-1:len(n)-len(name)], "./") {
-			cs = append(cs, cand{n, 0})
-			continue
-		}
-		if d := editDistance(name, n, maxDist); d <= maxDist {
-			cs = append(cs, cand{n, d})
-		}
-	}
-	slices.SortFunc(cs, func(a, b cand) int { return cmp.Or(cmp.Compare(a.d, b.d), strings.Compare(a.name, b.name)) })
-	cs = slices.CompactFunc(cs, func(a, b cand) bool { return a.name == b.name })
-	var out []string
-	for i := 0; i < len(cs) && i < limit; i++ {
-		out = append(out, cs[i].name)
-	}
-	return out
-}
-
-// editDistance is the Levenshtein distance between a and b, or a value
-// above limit as soon as it is known to exceed limit.
-func editDistance(a, b string, limit int) int {
-	if d := len(a) - len(b); d > limit || -d > limit {
-		return limit + 1
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		rowMin := cur[0]
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
-			}
-			c = min(c, prev[j]+1, cur[j-1]+1)
-			cur[j] = c
-			rowMin = min(rowMin, c)
-		}
-		if rowMin > limit {
-			return limit + 1
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

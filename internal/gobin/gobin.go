@@ -10,11 +10,29 @@
 //     (ReturnOffsets), so that a Go function's return is probed with
 //     uprobes on its RETs instead of a uretprobe, which crashes Go programs;
 //   - the Go internal ABI register (or stack) assignment of a Go function's
-//     parameters and results, from DWARF (Params, Results);
+//     parameters and results, from DWARF (Params, Results), each linked to
+//     its Go type (Param.GoType);
+//   - Go types from DWARF (TypeByName): kind, size, full name, struct
+//     fields with offsets, elements, keys, lengths, and the address of the
+//     runtime type descriptor; the layout of interface and map values
+//     (InterfaceLayout, MapLayout); the name of an interface value's
+//     dynamic type from its type word (RuntimeTypeName);
 //   - offsets of runtime structure fields such as runtime.g.goid, from
-//     DWARF or, for stripped binaries, from a per-Go-version table
-//     (GoidOffset, GFieldOffset, FieldOffset);
+//     DWARF or, for stripped binaries, from the runtime's own type
+//     descriptor of runtime.g, else a per-Go-version table (GoidOffset,
+//     GFieldOffset, GFieldSource, FieldOffset, GFieldsFromCode);
 //   - the Go runtime's waitReason names (WaitReasons).
+//
+// Stripped Go binaries (no DWARF: -ldflags=-w or -s -w, or strip) keep
+// their pclntab, moduledata and runtime type descriptors, so functions,
+// entry and return offsets, goroutine ids and g fields, wait reasons
+// (table), dynamic type names and the types that have a descriptor
+// (TypeByName: those converted to interfaces and what they refer to,
+// such as net/http.Request) still work. Parameter names and types do
+// not: Params and Results fail with an error that wraps ErrNoDWARF, as
+// does TypeByName for a type without a descriptor; arguments are then
+// read as raw registers (arg0…arg8, a string as pointer and length) or
+// converted, (*net/http.Request)(arg3).
 //
 // Only amd64 (x86-64) code is decoded and only the amd64 Go ABI is
 // modelled; Open itself accepts any ELF file.
@@ -22,15 +40,15 @@ package gobin
 
 import (
 	"bytes"
-	"cmp"
 	"debug/buildinfo"
 	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"sync"
+
+	"github.com/ebpftrace/ebpftrace/internal/gomodule"
 )
 
 // ErrNotFound is wrapped by the errors that report a missing function,
@@ -74,8 +92,9 @@ type Binary struct {
 	mu   sync.Mutex
 	syms *symbolCache
 	dw   *dwarfCache
-	rel  []relative // sorted R_X86_64_RELATIVE relocations, loaded lazily
-	relD bool
+	img  *gomodule.Image // reads by virtual address through relocations, made lazily
+	gmod *goModule       // the Go pclntab and moduledata, read lazily
+	rtix *rtIndex        // types from runtime type descriptors, built lazily
 }
 
 // Open opens the ELF file at path and reads its headers and, for a Go
@@ -120,7 +139,7 @@ func Open(path string) (*Binary, error) {
 		b.GoVersion = bi.GoVersion
 		b.PackagePath = bi.Path
 		b.ModulePath = bi.Main.Path
-	} else if ef.Section(".gopclntab") != nil {
+	} else if ef.Section(".gopclntab") != nil || ef.Section(".data.rel.ro.gopclntab") != nil {
 		b.IsGo = true
 	}
 	return b, nil
@@ -236,7 +255,7 @@ func (b *Binary) readAt(vaddr uint64, n int) ([]byte, error) {
 }
 
 func (b *Binary) readPointer(vaddr uint64) (uint64, error) {
-	if v, ok := b.relocated(vaddr); ok {
+	if v, ok := b.image().Relocated(vaddr); ok {
 		return v, nil
 	}
 	buf, err := b.readAt(vaddr, 8)
@@ -246,63 +265,13 @@ func (b *Binary) readPointer(vaddr uint64) (uint64, error) {
 	return b.elf.ByteOrder.Uint64(buf), nil
 }
 
-// relative is one R_X86_64_RELATIVE relocation: *off = load bias + addend.
-type relative struct{ off, addend uint64 }
-
-// relocated returns the addend of the RELATIVE relocation at vaddr.
-func (b *Binary) relocated(vaddr uint64) (uint64, bool) {
-	rel := b.relocs()
-	lo, hi := 0, len(rel)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if rel[m].off < vaddr {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	if lo < len(rel) && rel[lo].off == vaddr {
-		return rel[lo].addend, true
-	}
-	return 0, false
-}
-
-// relocs returns the RELATIVE relocations, loading them once.
-func (b *Binary) relocs() []relative {
+// image returns the file's gomodule.Image (its RELATIVE relocations are
+// read once, on first use).
+func (b *Binary) image() *gomodule.Image {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.relD {
-		b.relD = true
-		b.rel = loadRelatives(b.elf)
+	if b.img == nil {
+		b.img = gomodule.NewImage(b.elf)
 	}
-	return b.rel
-}
-
-// loadRelatives collects the R_X86_64_RELATIVE relocations of every
-// SHT_RELA section, sorted by offset. Errors leave the list short: the
-// relocations only refine values read from the file.
-func loadRelatives(f *elf.File) []relative {
-	if f.Machine != elf.EM_X86_64 || f.Class != elf.ELFCLASS64 {
-		return nil
-	}
-	var out []relative
-	for _, s := range f.Sections {
-		if s.Type != elf.SHT_RELA {
-			continue
-		}
-		data, err := s.Data()
-		if err != nil {
-			continue
-		}
-		for i := 0; i+24 <= len(data); i += 24 {
-			off := f.ByteOrder.Uint64(data[i:])
-			info := f.ByteOrder.Uint64(data[i+8:])
-			if elf.R_X86_64(info&0xffffffff) != elf.R_X86_64_RELATIVE {
-				continue
-			}
-			out = append(out, relative{off, f.ByteOrder.Uint64(data[i+16:])})
-		}
-	}
-	slices.SortFunc(out, func(a, b relative) int { return cmp.Compare(a.off, b.off) })
-	return out
+	return b.img
 }

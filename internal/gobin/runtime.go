@@ -1,6 +1,7 @@
 package gobin
 
 import (
+	"debug/elf"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -8,14 +9,38 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/arch/x86/x86asm"
 )
 
 // gFieldTable holds offsets of runtime.g fields on amd64 per Go minor
-// version, for binaries without DWARF. Values: GO-PROBES.md §4, checked
-// against the DWARF of go1.21.0, 1.22.0, 1.23.0, 1.24.0, 1.25.0 and 1.26.8
-// builds (TestOtherToolchains; Go 1.23 added g.syscallbp, Go 1.25 removed
-// gobuf.ret).
+// version, for binaries without DWARF. Sources, per row:
+//
+//	1.17–1.20  the g struct: stack (16 bytes), stackguard0, stackguard1,
+//	           _panic, _defer, m, sched gobuf (sp, pc, g, ctxt, ret, lr, bp:
+//	           56 bytes), syscallsp, syscallpc, stktopsp, param, then
+//	           atomicstatus uint32 at 144, stackLock uint32, goid at 152,
+//	           schedlink, waitsince at 168, waitreason at 176.
+//	           1.19: runtime2.go of go1.19.8 (Debian golang-1.19-src), the
+//	           DWARF of go1.19.8 builds, and, in Debian's stripped
+//	           prometheus and etcd (go1.19.8), the runtime.g type
+//	           descriptor (all four fields) and the code of runtime.gopark
+//	           (atomicstatus, waitreason) (TestGFieldsFromCode);
+//	           1.18: the same two checks on Debian's go-md2man (go1.18.3).
+//	           1.17 and 1.20 have the same
+//	           fields before waitreason (1.20 made atomicstatus an
+//	           atomic.Uint32 and goid a uint64, same sizes) but were not
+//	           checked against a build here: no such toolchain or
+//	           binary is available to the tests.
+//	1.21–1.26  GO-PROBES.md §4, checked against the DWARF of go1.21.0,
+//	           1.22.0, 1.23.0, 1.24.0, 1.25.0 and 1.26.8 builds
+//	           (TestOtherToolchains; Go 1.23 added g.syscallbp, Go 1.25
+//	           removed gobuf.ret).
 var gFieldTable = map[int]map[string]int{
+	17: gOffsets144,
+	18: gOffsets144,
+	19: gOffsets144,
+	20: gOffsets144,
 	21: gOffsets144,
 	22: gOffsets144,
 	23: gOffsets152,
@@ -40,34 +65,57 @@ func (b *Binary) GoidOffset() (int, error) {
 	return b.GFieldOffset("goid")
 }
 
-// GFieldOffset returns the offset of a field of runtime.g: from DWARF when
-// the binary has it, otherwise, for the fields in GFields, from a table
-// keyed by Go minor version (1.21 to 1.26). Other versions are an error.
+// GFieldOffset returns the offset of a field of runtime.g (see
+// GFieldSource for where it comes from).
 func (b *Binary) GFieldOffset(field string) (int, error) {
+	off, _, err := b.GFieldSource(field)
+	return off, err
+}
+
+// GFieldSource returns the offset of a field of runtime.g and where it
+// was found, in this order:
+//
+//   - "DWARF": the binary's debug information;
+//   - "runtime type descriptor": the runtime's own type descriptor of
+//     runtime.g, which every Go binary keeps (the runtime allocates g
+//     with new), stripped or not, with field names and offsets;
+//   - "table go1.N": for the fields in GFields, a table keyed by Go
+//     minor version (1.17 to 1.26).
+//
+// Other versions without either are an error.
+func (b *Binary) GFieldSource(field string) (int, string, error) {
 	if !b.IsGo {
-		return 0, fmt.Errorf("gobin: %s: runtime.g.%s: not a Go binary", b.Path, field)
+		return 0, "", fmt.Errorf("gobin: %s: runtime.g.%s: not a Go binary", b.Path, field)
 	}
-	var dwarfErr error
+	var errs []error
 	if b.HasDWARF {
 		off, err := b.FieldOffset("runtime.g", field)
 		if err == nil {
-			return off, nil
+			return off, "DWARF", nil
 		}
-		dwarfErr = err
+		errs = append(errs, err)
+	}
+	if ix, err := b.runtimeTypes(); err == nil {
+		if g, ok := ix.lookup("runtime.g", 0); ok {
+			if f, ok := g.Field(field); ok {
+				return int(f.Offset), "runtime type descriptor", nil
+			}
+			errs = append(errs, fmt.Errorf("the runtime.g type descriptor has no field %s", field))
+		}
 	}
 	minor, ok := goMinor(b.GoVersion)
 	if !ok {
-		return 0, fmt.Errorf("gobin: %s: runtime.g.%s: unknown Go version %q and no DWARF", b.Path, field, b.GoVersion)
+		return 0, "", errors.Join(append([]error{fmt.Errorf("gobin: %s: runtime.g.%s: unknown Go version %q and no DWARF", b.Path, field, b.GoVersion)}, errs...)...)
 	}
 	tab, ok := gFieldTable[minor]
 	if !ok {
-		return 0, errors.Join(fmt.Errorf("gobin: %s: runtime.g.%s: no offset table for %s (known: go1.21 to go1.26); build with DWARF", b.Path, field, b.GoVersion), dwarfErr)
+		return 0, "", errors.Join(append([]error{fmt.Errorf("gobin: %s: runtime.g.%s: no offset table for %s (known: go1.17 to go1.26); build with DWARF", b.Path, field, b.GoVersion)}, errs...)...)
 	}
 	off, ok := tab[field]
 	if !ok {
-		return 0, errors.Join(fmt.Errorf("gobin: %s: runtime.g.%s: %w in the offset table (known: %s)", b.Path, field, ErrNotFound, strings.Join(GFields, ", ")), dwarfErr)
+		return 0, "", errors.Join(append([]error{fmt.Errorf("gobin: %s: runtime.g.%s: %w in the offset table (known: %s)", b.Path, field, ErrNotFound, strings.Join(GFields, ", "))}, errs...)...)
 	}
-	return off, nil
+	return off, fmt.Sprintf("table go1.%d", minor), nil
 }
 
 var goVersionRE = regexp.MustCompile(`go1\.(\d+)`)
@@ -184,4 +232,59 @@ func waitReasonTable(minor int) (map[uint8]string, error) {
 		m[uint8(v)] = name
 	}
 	return m, nil
+}
+
+// GFieldsFromCode reads the offsets of runtime.g's atomicstatus and
+// waitreason from the machine code of runtime.gopark, found through the
+// pclntab (so also in stripped binaries), amd64 only. gopark(unlockf,
+// lock, reason, …) receives reason in CL (the third integer argument
+// register) and stores it with `MOVB CL, waitreason(gp)`; before that
+// it reads the status with `MOVL atomicstatus(gp), r` and compares r with
+// _Grunning (2). Both are the same in every Go release with the register
+// ABI (1.17 to 1.26). The result holds the fields found.
+func (b *Binary) GFieldsFromCode() (map[string]int, error) {
+	if !b.IsGo || b.Machine != elf.EM_X86_64 {
+		return nil, fmt.Errorf("gobin: %s: runtime.g from code: not an amd64 Go binary", b.Path)
+	}
+	f, err := b.Func("runtime.gopark")
+	if err != nil {
+		return nil, err
+	}
+	code, err := b.readAt(f.Addr, int(min(f.Size, 1024)))
+	if err != nil {
+		return nil, fmt.Errorf("gobin: %s: runtime.gopark: %w", b.Path, err)
+	}
+	out := map[string]int{}
+	var last x86asm.Inst
+	for pc := 0; pc < len(code); {
+		inst, err := x86asm.Decode(code[pc:], 64)
+		if err != nil || inst.Op == 0 {
+			break
+		}
+		switch {
+		case inst.Op == x86asm.MOV && inst.MemBytes == 1 && inst.Args[1] == x86asm.CL:
+			if m, ok := inst.Args[0].(x86asm.Mem); ok && m.Base != x86asm.RSP && m.Base != x86asm.RBP && m.Index == 0 {
+				if _, seen := out["waitreason"]; !seen {
+					out["waitreason"] = int(m.Disp)
+				}
+			}
+		case inst.Op == x86asm.CMP && last.Op == x86asm.MOV && last.MemBytes == 4:
+			// readgstatus(gp) then a comparison with _Grunning.
+			if imm, ok := inst.Args[1].(x86asm.Imm); ok && imm == 2 && inst.Args[0] == last.Args[0] {
+				if m, ok := last.Args[1].(x86asm.Mem); ok && m.Base != x86asm.RSP && m.Base != x86asm.R14 {
+					if _, seen := out["atomicstatus"]; !seen {
+						out["atomicstatus"] = int(m.Disp)
+					}
+				}
+			}
+		}
+		if inst.Op != x86asm.NOP {
+			last = inst
+		}
+		pc += inst.Len
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("gobin: %s: runtime.gopark: no store of the wait reason or read of the status found", b.Path)
+	}
+	return out, nil
 }

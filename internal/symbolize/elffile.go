@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/ebpftrace/ebpftrace/internal/gomodule"
 )
 
 // debugRoot is where separate debug files are looked for, as gdb does.
@@ -30,8 +32,9 @@ type elfInfo struct {
 	// goTextHow says how it was found.
 	goText    uint64
 	goTextHow string
-	// inline expands Go inlined calls; nil for other binaries.
-	inline *goInline
+	// inline is the Go pclntab, which expands inlined calls and gives
+	// file and line; nil for other binaries.
+	inline *gomodule.Table
 }
 
 // readELF reads the program headers and function symbols of the ELF file
@@ -49,6 +52,12 @@ func readELF(r io.ReaderAt, path string) (*elfInfo, error) {
 		}
 	}
 	var cands []candidate
+	// A Go binary's pclntab names its functions when .symtab is gone, and
+	// expands inlined calls in either case.
+	tab, _ := gomodule.Open(f, true)
+	if tab != nil && tab.Detach() == nil { // the file is closed once read
+		info.inline = tab
+	}
 	symtab, _ := f.Symbols()
 	if len(symtab) > 0 {
 		cands = appendELFSyms(cands, symtab)
@@ -63,21 +72,13 @@ func readELF(r io.ReaderAt, path string) (*elfInfo, error) {
 			cands = appendELFSyms(cands, dsyms)
 			info.sources = append(info.sources, "debug file "+dpath)
 		}
-		if pcln, addr, ok := findPclntab(f); ok {
-			gs, text, how, err := goFuncs(f, pcln, addr)
-			if err == nil {
-				cands = append(cands, gs...)
-				info.sources = append(info.sources, ".gopclntab")
-				info.goText, info.goTextHow = text, how
+		if tab != nil {
+			for _, fn := range tab.Funcs() {
+				cands = append(cands, candidate{symbol{addr: fn.Entry, size: fn.End - fn.Entry, name: fn.Name}, 0})
 			}
+			info.sources = append(info.sources, ".gopclntab")
+			info.goText, info.goTextHow = tab.TextStart()
 		}
-	}
-	if pcln, addr, ok := findPclntab(f); ok {
-		text := info.goText
-		if text == 0 {
-			text, _ = goTextStart(f, pcln, addr, true)
-		}
-		info.inline = newGoInline(f, pcln, addr, text)
 	}
 	info.syms = newSymTable(cands)
 	return info, nil

@@ -6,7 +6,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/ebpftrace/ebpftrace/internal/gomodule"
 )
 
 // TestGoInlined builds a program where the compiler inlines a() into
@@ -46,53 +49,62 @@ func main() { println(work(3)) }
 			t.Fatalf("go build: %v\n%s", err, b)
 		}
 	}
-	inline := func(path string) *goInline {
+	inline := func(path string, useSymtab bool) *gomodule.Table {
 		f, err := elf.Open(path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { f.Close() })
-		pcln, addr, ok := findPclntab(f)
-		if !ok {
-			t.Fatalf("%s: no pclntab", path)
+		tab, err := gomodule.Open(f, useSymtab)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
 		}
-		text, _ := goTextStart(f, pcln, addr, true)
-		g := newGoInline(f, pcln, addr, text)
-		if g == nil {
-			t.Fatalf("%s: no inline table (go:func.* not found)", path)
-		}
-		return g
+		return tab
 	}
-	gp, gs := inline(plain), inline(stripped)
-	if gp.gofunc != gs.gofunc {
-		t.Errorf("go:func.* at %#x by symbol, %#x by moduledata", gp.gofunc, gs.gofunc)
-	}
+	gp, gs := inline(plain, true), inline(stripped, false)
 	f, _ := elf.Open(plain)
 	defer f.Close()
 	syms, _ := f.Symbols()
-	var work elf.Symbol
+	var work, gofunc elf.Symbol
 	for _, s := range syms {
-		if s.Name == "main.work" {
+		switch s.Name {
+		case "main.work":
 			work = s
+		case "go:func.*":
+			gofunc = s
 		}
 	}
+	if md := gs.Moduledata(); md == nil || md.Gofunc != gofunc.Value {
+		t.Errorf("moduledata.gofunc of the stripped build %+v, go:func.* is at %#x", md, gofunc.Value)
+	}
+	u := NewUser()
+	defer u.Close()
 	found := 0
 	for pc := work.Value; pc < work.Value+work.Size; pc++ {
-		got := gp.inlined(pc)
-		if !slices.Equal(got, gs.inlined(pc)) {
-			t.Errorf("%#x: %v in the plain build, %v stripped", pc, got, gs.inlined(pc))
+		got := gp.Inlined(pc)
+		if !slices.Equal(got, gs.Inlined(pc)) {
+			t.Errorf("%#x: %v in the plain build, %v stripped", pc, got, gs.Inlined(pc))
 		}
 		if len(got) > 0 {
 			if !slices.Equal(got, []string{"main.a"}) {
 				t.Errorf("%#x: inlined %v, want [main.a]", pc, got)
 			}
 			found++
+			// The exported Frames: main.a (line 8, its body) inlined into
+			// main.work at the call on line 14.
+			for _, path := range []string{plain, stripped} {
+				fr := u.FramesExe(path, pc)
+				if len(fr) != 2 || fr[0].Func != "main.a" || !fr[0].Inlined || fr[0].Line != 8 ||
+					fr[1].Func != "main.work" || fr[1].Inlined || fr[1].Line != 14 || !strings.HasSuffix(fr[1].File, "/main.go") {
+					t.Errorf("%s: FramesExe(%#x) = %+v; want main.a:8 inlined into main.work:14", path, pc, fr)
+				}
+			}
 		}
 	}
 	if found == 0 {
 		t.Error("no PC of main.work shows main.a inlined")
 	}
-	if got := gp.inlined(work.Value); len(got) != 0 {
+	if got := gp.Inlined(work.Value); len(got) != 0 {
 		t.Errorf("the entry of main.work shows %v inlined", got)
 	}
 }

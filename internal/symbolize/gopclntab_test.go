@@ -10,6 +10,33 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ebpftrace/ebpftrace/internal/gomodule"
+)
+
+// findPclntab and goTextStart find the pclntab and the text start as
+// the symbolizer does (through package gomodule).
+func findPclntab(f *elf.File) ([]byte, uint64, bool) {
+	d, a, err := gomodule.FindPclntab(f)
+	return d, a, err == nil
+}
+
+func goTextStart(f *elf.File, _ []byte, _ uint64, useSymtab bool) (uint64, string) {
+	tab, err := gomodule.Open(f, useSymtab)
+	if err != nil {
+		return 0, err.Error()
+	}
+	return tab.TextStart()
+}
+
+// Word indexes of runtime.moduledata fields (Go 1.16 to 1.26).
+const (
+	mdPcHeader  = 0
+	mdPclntable = 13
+	mdMinpc     = 20
+	mdMaxpc     = 21
+	mdText      = 22
+	mdEtext     = 23
 )
 
 // goBuild describes one way of building testdata/goprog.
@@ -105,6 +132,13 @@ func TestUserGo(t *testing.T) {
 					t.Errorf("Symbolize(%#x) = %q, want %q", f.addr, got, f.want)
 				}
 			}
+			// Source frames, as a profile needs them: main.work's entry
+			// is on a line of its body.
+			first := sourceLine(t, "testdata/goprog/main.go", "func work(")
+			last := sourceLine(t, "testdata/goprog/main.go", "func main(") - 1
+			if fr := u.Frames(c.pid, pc); len(fr) != 1 || fr[0].Func != "main.work" || fr[0].Line < first || fr[0].Line > last || !strings.HasSuffix(fr[0].File, "/main.go") || fr[0].Inlined {
+				t.Errorf("Frames(main.work) = %+v; want main.work at main.go:%d-%d", fr, first, last)
+			}
 			// Which symbol source was used.
 			u.mu.Lock()
 			for _, fl := range u.files {
@@ -118,6 +152,25 @@ func TestUserGo(t *testing.T) {
 			u.mu.Unlock()
 		})
 	}
+}
+
+// sourceLine returns the number of the first line of file that starts
+// with prefix.
+func sourceLine(t *testing.T, file, prefix string) int {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for l := range strings.Lines(string(data)) {
+		n++
+		if strings.HasPrefix(l, prefix) {
+			return n
+		}
+	}
+	t.Fatalf("%s has no line starting with %q", file, prefix)
+	return 0
 }
 
 func hasSource(srcs []string, s string) bool {

@@ -16,18 +16,16 @@
 //
 // User symbols come from .symtab, .dynsym, a separate debug file found by
 // build ID or .gnu_debuglink (e.g. libc6-dbg), and, for Go binaries without
-// .symtab, from .gopclntab. Since Go 1.26 the pclntab header no longer
-// holds the start of the text (the field is 0), so the text start that
-// debug/gosym needs is taken from runtime.moduledata (the .go.module
-// section, or a scan for the structure), which is also right for
-// externally linked binaries whose .text section starts before
-// runtime.text.
+// .symtab, from .gopclntab, read by package gomodule (Go 1.16 to 1.26;
+// the text start comes from runtime.moduledata, since Go 1.26 no longer
+// stores it in the pclntab header).
 //
 // Frames in the [vdso] mapping are named from this process's own vDSO (the
 // kernel maps one image into every 64-bit process), and frames outside any
-// file mapping from /tmp/perf-PID.map, which JIT compilers write. Go
-// inlined calls are not expanded: a frame is named after the function
-// whose code contains it. C++ and Rust names are not demangled.
+// file mapping from /tmp/perf-PID.map, which JIT compilers write. A frame
+// is named after the function whose code contains it; Inlined and Frames
+// expand Go inlined calls, and Frames gives each frame's file and line
+// (what a pprof profile needs). C++ and Rust names are not demangled.
 //
 // There is no package-level mutable state: caches live in Kernel and User
 // values, which are safe for concurrent use.

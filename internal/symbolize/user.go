@@ -1,7 +1,6 @@
 package symbolize
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"errors"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ebpftrace/ebpftrace/internal/procmaps"
 )
 
 // refreshEvery limits how often Resolve re-reads the maps of a live
@@ -201,7 +202,94 @@ func (u *User) Inlined(pid int, addr uint64) []string {
 	if !ok {
 		return nil
 	}
-	return info.inline.inlined(va)
+	return info.inline.Inlined(va)
+}
+
+// Frame is one source-level frame of a user address, as a profile
+// (pprof) needs it.
+type Frame struct {
+	// Func is the function name.
+	Func string
+	// File and Line are the source position; "" and 0 when unknown
+	// (binaries other than Go have none here).
+	File string
+	Line int
+	// Inlined reports a function inlined into the next frame's function.
+	Inlined bool
+}
+
+// Frames returns the source frames at the user address addr of process
+// pid, innermost first: for Go binaries (stripped ones too, Go 1.16 to
+// 1.26) the functions inlined there, then the function whose code holds
+// addr, each with file and line from the pclntab; for other binaries one
+// frame named as Resolve names it. For a return address, pass the address
+// minus one, so that the call's position is given. Nil when addr cannot
+// be resolved.
+func (u *User) Frames(pid int, addr uint64) []Frame {
+	u.mu.Lock()
+	p := u.procs[pid]
+	if p == nil {
+		p, _ = u.snapshot(pid)
+	}
+	var m *mapping
+	if p != nil {
+		m = p.find(addr)
+	}
+	var info *elfInfo
+	var va uint64
+	ok := false
+	if m != nil && m.isFile() {
+		if info = u.load(u.file(pid, m)); info != nil {
+			va, ok = info.vaddr(addr - m.start + m.off)
+		}
+	}
+	u.mu.Unlock()
+	if ok && info.inline != nil {
+		if fr := goFrames(info, va); fr != nil {
+			return fr
+		}
+	}
+	name, _, ok := u.Resolve(pid, addr)
+	if !ok {
+		return nil
+	}
+	return []Frame{{Func: name}}
+}
+
+// FramesExe is Frames for the ELF virtual address vaddr of the file at
+// path (see ResolveExe).
+func (u *User) FramesExe(path string, vaddr uint64) []Frame {
+	name, _, ok := u.ResolveExe(path, vaddr) // loads and caches the file
+	if !ok {
+		return nil
+	}
+	u.mu.Lock()
+	var info *elfInfo
+	for _, b := range u.files {
+		if b.path == path && b.info != nil {
+			info = b.info
+		}
+	}
+	u.mu.Unlock()
+	if info != nil && info.inline != nil {
+		if fr := goFrames(info, vaddr); fr != nil {
+			return fr
+		}
+	}
+	return []Frame{{Func: name}}
+}
+
+// goFrames converts the pclntab's frames.
+func goFrames(info *elfInfo, va uint64) []Frame {
+	gf := info.inline.Frames(va)
+	if gf == nil {
+		return nil
+	}
+	out := make([]Frame, len(gf))
+	for i, f := range gf {
+		out[i] = Frame{Func: f.Func, File: f.File, Line: f.Line, Inlined: f.Inlined}
+	}
+	return out
 }
 
 // Symbolize returns "name+off" (offset in decimal) for the user address
@@ -394,59 +482,39 @@ func selfVDSO(procfs string) ([]byte, error) {
 
 // readMaps reads the executable mappings of a /proc/PID/maps file.
 func readMaps(path string) ([]mapping, error) {
-	data, err := os.ReadFile(path)
+	ms, err := procmaps.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("symbolize: %w", err)
 	}
-	return parseMaps(data)
+	return execMappings(ms), nil
 }
 
-// parseMaps parses the lines of a maps file, keeping executable mappings:
-//
-//	55f545ce1000-55f545ce6000 r-xp 00002000 fe:00 247766    /usr/bin/sleep
+// parseMaps parses the lines of a maps file, keeping executable mappings.
 func parseMaps(data []byte) ([]mapping, error) {
+	ms, err := procmaps.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("symbolize: %w", err)
+	}
+	return execMappings(ms), nil
+}
+
+// execMappings keeps the executable mappings, keyed by device and inode
+// (or by name for those without an inode, such as [vdso]).
+func execMappings(ms []procmaps.Mapping) []mapping {
 	var out []mapping
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		var f [5]string
-		rest := line
-		for i := range f {
-			rest = strings.TrimLeft(rest, " ")
-			j := strings.IndexByte(rest, ' ')
-			if j < 0 {
-				j = len(rest)
-			}
-			f[i], rest = rest[:j], rest[j:]
-		}
-		path := strings.TrimLeft(rest, " ")
-		if len(f[1]) < 3 || f[1][2] != 'x' {
+	for _, pm := range ms {
+		if !pm.Exec() {
 			continue
 		}
-		lo, hi, ok := strings.Cut(f[0], "-")
-		start, err1 := strconv.ParseUint(lo, 16, 64)
-		end, err2 := strconv.ParseUint(hi, 16, 64)
-		off, err3 := strconv.ParseUint(f[2], 16, 64)
-		maj, min, ok2 := strings.Cut(f[3], ":")
-		dmaj, err4 := strconv.ParseUint(maj, 16, 32)
-		dmin, err5 := strconv.ParseUint(min, 16, 32)
-		ino, err6 := strconv.ParseUint(f[4], 10, 64)
-		if !ok || !ok2 || errors.Join(err1, err2, err3, err4, err5, err6) != nil {
-			return nil, fmt.Errorf("symbolize: malformed maps line %q", line)
-		}
-		m := mapping{start: start, end: end, off: off, path: path, text: f[0]}
-		if p, ok := strings.CutSuffix(path, " (deleted)"); ok {
-			m.path, m.deleted = p, true
-		}
-		if ino != 0 {
-			m.key = fileKey{dev: dmaj<<32 | dmin, ino: ino}
+		m := mapping{start: pm.Start, end: pm.End, off: pm.Offset, path: pm.Path, deleted: pm.Deleted, text: pm.Range}
+		if pm.IsFile() {
+			m.key = fileKey{dev: uint64(pm.Major)<<32 | uint64(pm.Minor), ino: pm.Inode}
 		} else {
 			m.key = fileKey{path: m.path}
 		}
 		out = append(out, m)
 	}
-	return out, sc.Err()
+	return out
 }
 
 // perfLookup looks addr up in the perf map of pid (/tmp/perf-PID.map,

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/ebpftrace/ebpftrace/internal/match"
 )
 
 // eventDir returns events/<category>/<name> under the root after checking
@@ -167,30 +169,5 @@ func (fsys *FS) Match(pattern string) ([]string, error) {
 
 // Glob reports whether s matches pattern, where '*' matches any run of
 // characters (including none, and including ':') and '?' matches exactly
-// one character. Every other character matches itself; there are no
-// character classes or escapes.
-func Glob(pattern, s string) bool {
-	p, r := []rune(pattern), []rune(s)
-	pi, si := 0, 0
-	star, mark := -1, 0 // position of the last '*' and where it started matching
-	for si < len(r) {
-		switch {
-		case pi < len(p) && (p[pi] == '?' || p[pi] == r[si]) && p[pi] != '*':
-			pi++
-			si++
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, si
-			pi++
-		case star >= 0:
-			// Let the last '*' swallow one more character and retry.
-			mark++
-			pi, si = star+1, mark
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
-}
+// one character; see match.Glob, which it is.
+func Glob(pattern, s string) bool { return match.Glob(pattern, s) }

@@ -1,0 +1,3 @@
+module example.com/typesprog
+
+go 1.18
