@@ -32,7 +32,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 /* The event the chain reads. stdlib/http's schema describes this layout
  * field by field; keep them in step (a test compares them). */
 struct http_event {
-	__u64 start_ns; /* bpf_ktime_get_ns at the start */
+	__u64 start;    /* bpf_ktime_get_ns at the start */
 	__u64 duration; /* ns from start to end */
 	__u64 goid;     /* goroutine ID of the handler / caller */
 	__u32 status;   /* HTTP status; client: 0 when no response */
@@ -106,12 +106,12 @@ static __always_inline struct http_inflight *scratch(void)
 	return bpf_map_lookup_elem(&http_scratch, &zero);
 }
 
-/* start fills the common part of an event from the *Request. */
-static __always_inline void start(struct http_inflight *in, __u64 g, __u64 req)
+/* begin_event fills the common part of an event from the *Request. */
+static __always_inline void begin_event(struct http_inflight *in, __u64 g, __u64 req)
 {
 	struct http_event *e = &in->ev;
 
-	e->start_ns = bpf_ktime_get_ns();
+	e->start = bpf_ktime_get_ns();
 	e->duration = 0;
 	e->goid = go_u64(g + go_g_goid);
 	e->status = 0;
@@ -131,7 +131,7 @@ static __always_inline struct http_event *finish(struct http_inflight *in)
 	if (!e)
 		return 0;
 	__builtin_memcpy(e, &in->ev, sizeof(*e));
-	e->duration = bpf_ktime_get_ns() - e->start_ns;
+	e->duration = bpf_ktime_get_ns() - e->start;
 	return e;
 }
 
@@ -145,7 +145,7 @@ int http_server_start(struct pt_regs *ctx)
 	__u64 req = go_reg(ctx, srv_req_reg);
 	if (!req)
 		return 0;
-	start(in, k.g, req);
+	begin_event(in, k.g, req);
 	go_str(in->ev.host, req + go_req_host);
 	in->rw = go_reg(ctx, srv_rw_reg);
 	bpf_map_update_elem(&http_inflight, &k, in, BPF_ANY);
@@ -202,7 +202,7 @@ int http_client_start(struct pt_regs *ctx)
 	__u64 req = go_reg(ctx, cli_req_reg);
 	if (!req)
 		return 0;
-	start(in, k.g, req);
+	begin_event(in, k.g, req);
 	__u64 url = go_u64(req + go_req_url);
 	go_str(in->ev.host, url ? url + go_url_host : 0);
 	bpf_map_update_elem(&http_inflight, &k, in, BPF_ANY);
