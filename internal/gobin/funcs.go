@@ -207,7 +207,7 @@ func (b *Binary) loadSymbols() *symbolCache {
 		add(symtab, SourceSymtab)
 		sc.syms = defined(symtab)
 	default:
-		if b.IsGo && b.elf.Section(".gopclntab") != nil {
+		if b.IsGo && pclntabSection(b.elf) != nil {
 			pf, err := b.pclntabFuncs()
 			if err != nil {
 				sc.err = err

@@ -120,7 +120,7 @@ func Open(path string) (*Binary, error) {
 		b.GoVersion = bi.GoVersion
 		b.PackagePath = bi.Path
 		b.ModulePath = bi.Main.Path
-	} else if ef.Section(".gopclntab") != nil {
+	} else if pclntabSection(ef) != nil {
 		b.IsGo = true
 	}
 	return b, nil

@@ -59,9 +59,19 @@ func (b *Binary) GoTextStart() (uint64, TextStartSource, error) {
 	return b.textStartNoSymtab()
 }
 
+// pclntabSection returns the section holding Go's pclntab: .gopclntab,
+// or .data.rel.ro.gopclntab in PIE binaries linked by older Go (1.19's
+// internal linker puts it there), or nil.
+func pclntabSection(f *elf.File) *elf.Section {
+	if s := f.Section(".gopclntab"); s != nil {
+		return s
+	}
+	return f.Section(".data.rel.ro.gopclntab")
+}
+
 // textStartNoSymtab finds runtime.text without .symtab.
 func (b *Binary) textStartNoSymtab() (uint64, TextStartSource, error) {
-	pcln := b.elf.Section(".gopclntab")
+	pcln := pclntabSection(b.elf)
 	if pcln == nil {
 		return 0, "", fmt.Errorf("gobin: %s: no .gopclntab section", b.Path)
 	}
@@ -159,7 +169,7 @@ func (b *Binary) executable(vaddr uint64) bool {
 // .symtab's spelling except that assembly functions lack the ".abi0" that
 // .symtab adds to some of them (see Func).
 func (b *Binary) pclntabFuncs() ([]Func, error) {
-	pcln := b.elf.Section(".gopclntab")
+	pcln := pclntabSection(b.elf)
 	data, err := pcln.Data()
 	if err != nil {
 		return nil, fmt.Errorf("gobin: %s: read .gopclntab: %w", b.Path, err)
