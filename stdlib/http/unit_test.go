@@ -165,3 +165,45 @@ func TestResolve(t *testing.T) {
 		}
 	}
 }
+
+// TestVersionErrors checks that unsupported Go versions are refused with
+// an error naming the version.
+func TestVersionErrors(t *testing.T) {
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		version string
+		dwarf   bool
+		want    []string // substrings of the error; nil = no error
+	}{
+		{"go1.16.15", true, []string{"go1.16.15", "Go 1.17 or newer"}},
+		{"go1.27.0", false, []string{"go1.27.0", "no table", "DWARF"}},
+		{"go1.19.8", false, nil},
+		{"devel go1.26-abcdef", false, nil},
+	} {
+		b, err := gobin.Open(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.GoVersion = tc.version
+		b.HasDWARF = b.HasDWARF && tc.dwarf
+		minor, err := pack.GoMinor(b)
+		if err == nil {
+			_, _, err = Facts(b, minor, server.constants)
+		}
+		b.Close()
+		if tc.want == nil {
+			if err != nil {
+				t.Errorf("%s: %v", tc.version, err)
+			}
+			continue
+		}
+		for _, w := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %v, want it to mention %q", tc.version, err, w)
+			}
+		}
+	}
+}
