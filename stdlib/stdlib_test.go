@@ -23,7 +23,7 @@ func TestRegistry(t *testing.T) {
 	}
 	// Every source is complete: a schema whose fields fit, and a resolver.
 	for _, s := range Sources() {
-		if s.Doc == "" || s.Schema == nil || s.Resolve == nil {
+		if s.Doc == "" || s.Versions == "" || s.Schema == nil || s.Resolve == nil {
 			t.Errorf("%s is incomplete: %+v", s.Name, s)
 			continue
 		}

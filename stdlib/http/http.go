@@ -50,6 +50,9 @@ const (
 	firstFinalStatus = 200
 )
 
+// versions is what both sources support (see table in facts.go).
+const versions = "Go 1.17 or newer with DWARF; stripped binaries of go1.17 to go1.26"
+
 // Schema returns the layout of http events, shared by both sources (see
 // struct http_event in bpf/http.c; TestSchemaMatchesHelper compares them).
 func Schema() *pack.Schema {
@@ -72,20 +75,22 @@ func Schema() *pack.Schema {
 // Server returns the http.server source.
 func Server() *pack.Source {
 	return &pack.Source{
-		Name:    "http.server",
-		Doc:     "one event per request a Go net/http server finished",
-		Schema:  Schema(),
-		Resolve: func(b *gobin.Binary) (*pack.Target, error) { return resolve(b, server) },
+		Name:     "http.server",
+		Doc:      "one event per request a Go net/http server finished",
+		Versions: versions,
+		Schema:   Schema(),
+		Resolve:  func(b *gobin.Binary) (*pack.Target, error) { return resolve(b, server) },
 	}
 }
 
 // Client returns the http.client source.
 func Client() *pack.Source {
 	return &pack.Source{
-		Name:    "http.client",
-		Doc:     "one event per round trip of a Go net/http client (Transport)",
-		Schema:  Schema(),
-		Resolve: func(b *gobin.Binary) (*pack.Target, error) { return resolve(b, client) },
+		Name:     "http.client",
+		Doc:      "one event per round trip of a Go net/http client (Transport)",
+		Versions: versions,
+		Schema:   Schema(),
+		Resolve:  func(b *gobin.Binary) (*pack.Target, error) { return resolve(b, client) },
 	}
 }
 

@@ -40,7 +40,6 @@ var plan = []request{
 // concurrent is a batch of requests sent at once, on separate connections.
 const concurrent = 8
 
-
 // response is what the client saw.
 type response struct {
 	status int

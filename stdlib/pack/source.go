@@ -19,6 +19,9 @@ type Source struct {
 	Name string
 	// Doc is a one-line description.
 	Doc string
+	// Versions says which binaries it supports, for help and listings,
+	// e.g. "Go 1.17+ with DWARF; stripped: go1.17 to go1.26".
+	Versions string
 	// Schema is the layout of the events it produces.
 	Schema *Schema
 	// Resolve inspects a binary and returns what to load and attach for
