@@ -19,9 +19,13 @@
  * use: ebt_std_event, one per-CPU slot holding the finished event, and
  * ebt_std_chain, the program array the helper tail-calls at slot 0. A
  * helper writes the event into ebt_std_event and calls ebt_std_emit; both
- * run on one CPU in one program invocation (tail calls keep the CPU and
- * uprobe programs run with migration disabled), so the per-CPU slot is
- * the chain's to read.
+ * run in one program invocation on one CPU (uprobe programs run with
+ * migration disabled), so the chain reads the event its helper wrote.
+ * Caveat: since Linux 6.1 uprobe programs run with migration, not
+ * preemption, disabled; on a fully preemptible kernel a run preempted
+ * between the write and the chain's read can find the slot overwritten
+ * by another task's run on that CPU (a lost and a doubled event). Task
+ * local storage would close that window; see stdlib/README.md.
  */
 #define EBT_STD_CONTRACT(event_type)                                    \
 	struct {                                                        \

@@ -74,13 +74,12 @@ struct {
 	__type(value, __u32);
 } http_status SEC(".maps");
 
-/* Room to build an inflight value: it is too large for the stack. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct http_inflight);
-} http_scratch SEC(".maps");
+/* A zero value to create an inflight entry with, which is then filled in
+ * place. Building it in a per-CPU scratch slot instead would not be safe:
+ * since Linux 6.1 uprobe programs run with migration, not preemption,
+ * disabled, so another task's run could reuse the slot meanwhile. The
+ * {pid, g} entry belongs to the running goroutine alone. */
+static const struct http_inflight empty_inflight;
 
 /* Load-time constants (stdlib/http sets every one). Offsets are bytes
  * into the Go structs; *_reg are Go ABI register indexes (ebt_go.h). */
@@ -100,10 +99,13 @@ volatile const __u32 wh_code_reg = GO_RBX;   /* WriteHeader: code */
 volatile const __u32 cli_req_reg = GO_RBX;   /* roundTrip: req */
 volatile const __u32 cli_resp_reg = GO_RAX;  /* roundTrip RET: *Response */
 
-static __always_inline struct http_inflight *scratch(void)
+/* new_inflight creates the running goroutine's entry, zeroed, and
+ * returns it; NULL when the map refuses. */
+static __always_inline struct http_inflight *new_inflight(struct go_key *k)
 {
-	__u32 zero = 0;
-	return bpf_map_lookup_elem(&http_scratch, &zero);
+	if (bpf_map_update_elem(&http_inflight, k, &empty_inflight, BPF_ANY))
+		return 0;
+	return bpf_map_lookup_elem(&http_inflight, k);
 }
 
 /* begin_event fills the common part of an event from the *Request. */
@@ -139,16 +141,15 @@ SEC("uprobe")
 int http_server_start(struct pt_regs *ctx)
 {
 	struct go_key k = go_current(ctx);
-	struct http_inflight *in = scratch();
-	if (!in)
-		return 0;
 	__u64 req = go_reg(ctx, srv_req_reg);
 	if (!req)
+		return 0;
+	struct http_inflight *in = new_inflight(&k);
+	if (!in)
 		return 0;
 	begin_event(in, k.g, req);
 	go_str(in->ev.host, req + go_req_host);
 	in->rw = go_reg(ctx, srv_rw_reg);
-	bpf_map_update_elem(&http_inflight, &k, in, BPF_ANY);
 
 	struct rw_key rk = {.tgid = k.tgid, .rw = in->rw};
 	__u32 none = 0;
@@ -196,16 +197,15 @@ SEC("uprobe")
 int http_client_start(struct pt_regs *ctx)
 {
 	struct go_key k = go_current(ctx);
-	struct http_inflight *in = scratch();
-	if (!in)
-		return 0;
 	__u64 req = go_reg(ctx, cli_req_reg);
 	if (!req)
+		return 0;
+	struct http_inflight *in = new_inflight(&k);
+	if (!in)
 		return 0;
 	begin_event(in, k.g, req);
 	__u64 url = go_u64(req + go_req_url);
 	go_str(in->ev.host, url ? url + go_url_host : 0);
-	bpf_map_update_elem(&http_inflight, &k, in, BPF_ANY);
 	return 0;
 }
 

@@ -19,7 +19,6 @@ const (
 	httpMapEbtStdChain            = "ebt_std_chain"
 	httpMapEbtStdEvent            = "ebt_std_event"
 	httpMapHttpInflight           = "http_inflight"
-	httpMapHttpScratch            = "http_scratch"
 	httpMapHttpStatus             = "http_status"
 	httpProgHttpClientEnd         = "http_client_end"
 	httpProgHttpClientStart       = "http_client_start"
@@ -99,7 +98,6 @@ type httpMapSpecs struct {
 	EbtStdChain  *ebpf.MapSpec `ebpf:"ebt_std_chain"`
 	EbtStdEvent  *ebpf.MapSpec `ebpf:"ebt_std_event"`
 	HttpInflight *ebpf.MapSpec `ebpf:"http_inflight"`
-	HttpScratch  *ebpf.MapSpec `ebpf:"http_scratch"`
 	HttpStatus   *ebpf.MapSpec `ebpf:"http_status"`
 }
 
@@ -147,7 +145,6 @@ type httpMaps struct {
 	EbtStdChain  *ebpf.Map `ebpf:"ebt_std_chain"`
 	EbtStdEvent  *ebpf.Map `ebpf:"ebt_std_event"`
 	HttpInflight *ebpf.Map `ebpf:"http_inflight"`
-	HttpScratch  *ebpf.Map `ebpf:"http_scratch"`
 	HttpStatus   *ebpf.Map `ebpf:"http_status"`
 }
 
@@ -156,7 +153,6 @@ func (m *httpMaps) Close() error {
 		m.EbtStdChain,
 		m.EbtStdEvent,
 		m.HttpInflight,
-		m.HttpScratch,
 		m.HttpStatus,
 	)
 }

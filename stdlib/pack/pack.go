@@ -16,9 +16,10 @@
 // looks up key 0 of EventMap, reads the fields it needs at their schema
 // offsets, and ends, on every path, by tail-calling the next slot. An
 // empty slot 0 means nothing runs. The helper and the chain run in one
-// invocation on one CPU, so the per-CPU event is theirs alone; the chain's
-// context (pt_regs at the helper's probe) is the helper's, so pid, tid,
-// comm and ustack work in the chain as in any uprobe.
+// invocation on one CPU, so the chain reads the event its helper wrote
+// (on fully preemptible kernels see the caveat in stdlib/README.md); the
+// chain's context (pt_regs at the helper's probe) is the helper's, so pid,
+// tid, comm and ustack work in the chain as in any uprobe.
 package pack
 
 import (
