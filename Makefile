@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/ebpftrace
 
-.PHONY: all build test run bench fuzz vet deps clean
+.PHONY: all build test run bench fuzz vet deps generate clean
 
 all: build
 
@@ -31,21 +31,37 @@ fuzz:
 vet:
 	$(GO) vet ./...
 
-# What the tests use from the system: bpftool lists loaded programs, tmux
-# drives the REPL, gcc builds the C example; Debian's Go programs built by
-# older Go releases test internal/gobin and internal/gomodule on them:
-# prometheus and etcd (go1.19.8, stripped), go-md2man (go1.18.3), and
-# golang-1.19-go builds go1.19 test programs with DWARF. Missing ones are
-# installed when we are root on Debian; otherwise the tests that need them
-# skip. Each entry is command=package.
-DEPS := bpftool=bpftool tmux=tmux gcc=gcc prometheus=prometheus etcd=etcd-server \
-	go-md2man=go-md2man /usr/lib/go-1.19/bin/go=golang-1.19-go
+# What the tests use from the system, as command:Debian package. bpftool
+# lists loaded programs, tmux drives the REPL, gcc builds the C example;
+# Debian's Go programs built by older Go releases test internal/gobin,
+# internal/gomodule and the stdlib packs on them: prometheus and etcd
+# (go1.19.8, stripped), go-md2man (go1.18.3), and golang-1.19-go builds
+# go1.19 test programs. Missing ones are installed when we are root on
+# Debian; otherwise the tests that need them skip.
+DEPS := bpftool:bpftool tmux:tmux gcc:gcc prometheus:prometheus etcd:etcd-server \
+	go-md2man:go-md2man /usr/lib/go-1.19/bin/go:golang-1.19-go
+# What `make generate` uses: clang and llvm-strip (bpf2go), libbpf's headers.
+GEN_DEPS := clang-14:clang-14 llvm-strip-14:llvm-14 /usr/include/bpf/bpf_helpers.h:libbpf-dev
 deps:
-	@missing=""; for d in $(DEPS); do t=$${d%%=*}; p=$${d#*=}; command -v $$t >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "note: not installed:$$missing; the tests that need them skip"; fi; fi
+	@$(call install,$(DEPS))
+
+# Rebuilds the committed helper objects (bpf/*_bpfel.o and .go) from
+# bpf/*.c with clang through bpf2go (pinned by go.mod's tool directive).
+# The output is the same, byte for byte, each time it runs.
+generate:
+	@$(call install,$(GEN_DEPS))
+	$(GO) generate ./bpf/
+
+# install: for each command:package pair whose command (or file) is
+# missing, apt-get install the package when root on Debian, else say so.
+define install
+missing=""; for d in $(1); do c=$${d%%:*}; p=$${d#*:}; \
+  if [ -e "$$c" ] || command -v "$$c" >/dev/null 2>&1; then :; else missing="$$missing $$p"; fi; done; \
+if [ -n "$$missing" ]; then \
+  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+  else echo "note: not installed:$$missing"; fi; fi
+endef
 
 clean:
 	rm -rf bin
