@@ -44,6 +44,8 @@ type chainCtx struct {
 	prints map[*dsl.Call]*printUse
 	aggs   map[*dsl.Call]*aggUse
 	conds  map[*dsl.Call]dsl.Expr
+	// fieldRefs are the event fields named alone (stdlib sources).
+	fieldRefs map[*dsl.Ident]*dsl.Selector
 	// pendingSlot holds the record of each print before an exit() stage
 	// (events.go reserve); pending lists those slots.
 	pendingSlot map[*dsl.Call]int16
@@ -146,7 +148,7 @@ func (pb *progBuilder) compile(p *dsl.Program) error {
 		// `path := str(args.filename)` parses as a chain with no stages
 		// whose source is a function: it binds a value.
 		if st.Name != "" && st.Chain != nil && st.Chain.Source != nil && len(st.Chain.Stages) == 0 {
-			if _, isProbe := providers[st.Chain.Source.Name]; !isProbe {
+			if _, isProbe := lookupProvider(st.Chain.Source.Name); !isProbe {
 				if _, isFunc := builtinFuncs[st.Chain.Source.Name]; isFunc {
 					st.Value, st.Chain = st.Chain.Source, nil
 				}
@@ -234,7 +236,7 @@ func (pb *progBuilder) compileChain(st *dsl.Statement, src *dsl.Call, stageCalls
 
 // providerOf returns the provider of a probe source call.
 func providerOf(src *dsl.Call) (*provider, error) {
-	if p, ok := providers[src.Name]; ok {
+	if p, ok := lookupProvider(src.Name); ok {
 		return p, nil
 	}
 	e := dsl.Errorf(src.Pos, "unknown probe %q", src.Name)
@@ -321,7 +323,7 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 		env: pb.env, prog: pb, t: t, g: g, exit: "exit",
 		types: map[dsl.Expr]*Type{}, memberOff: map[*dsl.Selector]int{},
 		events: map[*dsl.Call]*Event{}, prints: map[*dsl.Call]*printUse{}, aggs: map[*dsl.Call]*aggUse{},
-		conds:       map[*dsl.Call]dsl.Expr{},
+		conds: map[*dsl.Call]dsl.Expr{}, fieldRefs: map[*dsl.Ident]*dsl.Selector{},
 		pendingSlot: map[*dsl.Call]int16{},
 	}
 	if h.check != nil {
@@ -364,6 +366,12 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 		g.call(asm.FnGetCurrentPidTgid)
 		g.emit(asm.RSh.Imm(asm.R0, 32), asm.JNE.Imm(asm.R0, int32(pb.env.PID), cc.exit))
 	}
+	if t.std != nil {
+		if _, err := pb.helper(t); err != nil {
+			return nil, dsl.Errorf(src.Pos, "%v", err)
+		}
+		cc.genEventLookup()
+	}
 	if h.pre != nil {
 		h.pre(cc)
 	}
@@ -377,6 +385,9 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 	}
 	g.mark(cc.exit)
 	cc.settlePending(false)
+	if t.std != nil {
+		cc.genNextChain()
+	}
 	g.emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
 	insns, err := g.finish()
 	if err != nil {
@@ -397,7 +408,12 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 	if !t.noPIDFilter {
 		at.PID = pb.env.PID
 	}
-	return &Probe{Name: t.name, Program: name, Attach: at, Pos: src.Pos}, nil
+	pr := &Probe{Name: t.name, Program: name, Attach: at, Pos: src.Pos}
+	if t.std != nil {
+		pr.Helper, pr.Slot = t.std.helper, t.std.slot
+		pr.Helper.Chains = append(pr.Helper.Chains, name)
+	}
+	return pr, nil
 }
 
 // probeIndex numbers probe names for the `probe` value.

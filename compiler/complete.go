@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/ebpftrace/ebpftrace/dsl"
+	"github.com/ebpftrace/ebpftrace/stdlib"
 )
 
 // Doc is one name of the language with how it is written and one line
@@ -43,7 +44,12 @@ var sourceDocs = map[string]string{
 func SourceDocs() []Doc {
 	var out []Doc
 	for _, n := range providerNames() {
-		out = append(out, Doc{Name: n, Usage: providers[n].usage, Doc: sourceDocs[n]})
+		p, _ := lookupProvider(n)
+		d := sourceDocs[n]
+		if src, ok := stdlib.Lookup(n); ok {
+			d = src.Doc
+		}
+		out = append(out, Doc{Name: n, Usage: p.usage, Doc: d})
 	}
 	return out
 }
@@ -101,7 +107,7 @@ func ProbeArgs(env *Env, source string) ([]string, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s is not a probe source call", source)
 	}
-	p, ok := providers[call.Name]
+	p, ok := lookupProvider(call.Name)
 	if !ok {
 		return nil, fmt.Errorf("unknown probe %q", call.Name)
 	}

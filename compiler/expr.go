@@ -98,6 +98,9 @@ func (cc *chainCtx) check(e dsl.Expr) (*Type, error) {
 }
 
 func (cc *chainCtx) checkIdent(e *dsl.Ident) (*Type, error) {
+	if sel := cc.eventFieldRef(e); sel != nil {
+		return cc.typeOf(sel)
+	}
 	if b, ok := builtinValues[e.Name]; ok {
 		return b.typ(cc, e)
 	}
@@ -116,6 +119,9 @@ func (cc *chainCtx) checkIdent(e *dsl.Ident) (*Type, error) {
 	names := builtinValueNames()
 	for k := range cc.prog.values {
 		names = append(names, k)
+	}
+	if cc.t.std != nil {
+		names = append(names, cc.t.argNames()...)
 	}
 	err := dsl.Errorf(e.Pos, "unknown name %q", e.Name)
 	err.Hint = dsl.DidYouMean(e.Name, names)
@@ -275,6 +281,9 @@ func (cc *chainCtx) genScalar(e dsl.Expr) val {
 	case *dsl.Paren:
 		return cc.genScalar(e.X)
 	case *dsl.Ident:
+		if sel, ok := cc.fieldRefs[e]; ok {
+			return cc.genScalar(sel)
+		}
 		if b, ok := builtinValues[e.Name]; ok {
 			return b.gen(cc)
 		}
@@ -349,6 +358,11 @@ func (cc *chainCtx) boolFromCond(e dsl.Expr, v val) {
 
 // loadCtxArg loads an args field (or retval) into R0.
 func (cc *chainCtx) loadCtxArg(a *argField) {
+	if a.event {
+		cc.eventBase(asm.R1)
+		cc.loadField(asm.R1, a.off, a.typ)
+		return
+	}
 	if !a.slot {
 		cc.loadCtxField(a.off, a.typ)
 		return
@@ -368,13 +382,17 @@ func (cc *chainCtx) loadCtxArg(a *argField) {
 
 // loadCtxField loads an integer of type t at off in the context into R0,
 // sign-extending signed fields.
-func (cc *chainCtx) loadCtxField(off int, t *Type) {
+func (cc *chainCtx) loadCtxField(off int, t *Type) { cc.loadField(regCtx, off, t) }
+
+// loadField loads an integer of type t at base+off into R0, sign-extending
+// signed fields.
+func (cc *chainCtx) loadField(base asm.Register, off int, t *Type) {
 	g := cc.g
 	size := t.Size
 	if t.Kind == TPtr {
 		size = 8
 	}
-	g.emit(asm.LoadMem(asm.R0, regCtx, int16(off), sizeOf(size)))
+	g.emit(asm.LoadMem(asm.R0, base, int16(off), sizeOf(size)))
 	if t.Kind == TInt && t.Signed && size < 8 {
 		sh := int32(64 - 8*size)
 		g.emit(asm.LSh.Imm(asm.R0, sh), asm.ArSh.Imm(asm.R0, sh))
@@ -644,6 +662,10 @@ func (cc *chainCtx) genMem(e dsl.Expr, dst mem) {
 			return
 		}
 		if id, ok := e.(*dsl.Ident); ok {
+			if sel, ok := cc.fieldRefs[id]; ok {
+				cc.genMem(sel, dst)
+				return
+			}
 			if b, ok := builtinValues[id.Name]; ok {
 				b.genMem(cc, dst)
 				return
@@ -664,6 +686,14 @@ func (cc *chainCtx) genMem(e dsl.Expr, dst mem) {
 		}
 		g.addr(dst, asm.R1)
 		g.movImm(asm.R2, int64(t.Size))
+		// A fixed array holds a string up to its first NUL; what follows
+		// is stale (keys must not differ by it), so read only that far.
+		if a.event {
+			cc.eventBase(asm.R3)
+			g.emit(asm.Add.Imm(asm.R3, int32(a.off)))
+			g.call(asm.FnProbeReadKernelStr)
+			return
+		}
 		if a.dataLoc {
 			// The u32 holds the data's offset from the start of the
 			// record in its low 16 bits.
@@ -674,7 +704,7 @@ func (cc *chainCtx) genMem(e dsl.Expr, dst mem) {
 			return
 		}
 		g.emit(asm.Mov.Reg(asm.R3, regCtx), asm.Add.Imm(asm.R3, int32(a.off)))
-		g.call(asm.FnProbeReadKernel)
+		g.call(asm.FnProbeReadKernelStr)
 		return
 	case *dsl.Call:
 		builtinFuncs[e.Name].genMem(cc, e, dst)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ebpftrace/ebpftrace/dsl"
 	"github.com/ebpftrace/ebpftrace/internal/tracefs"
+	"github.com/ebpftrace/ebpftrace/stdlib"
 )
 
 // A provider is one probe kind (ply's model): it resolves the arguments of
@@ -60,6 +61,8 @@ type target struct {
 	// pidAttach: the attachment itself is limited to the -p/-c process
 	// (uprobes), so the program need not check the pid again.
 	pidAttach bool
+	// std is set on the targets of stdlib sources (probe_stdlib.go).
+	std *stdTarget
 }
 
 // argField is one field of `args`.
@@ -74,6 +77,8 @@ type argField struct {
 	// slot: the context holds the value as a 64-bit word (registers, raw
 	// tracepoint and fentry arguments); read 8 bytes and narrow.
 	slot bool
+	// event: the field is in a stdlib helper's event, not in the context.
+	event bool
 }
 
 // fields returns the args fields, computing them on first use.
@@ -130,9 +135,18 @@ var providers = map[string]*provider{}
 
 func register(p *provider) { providers[p.name] = p }
 
+// lookupProvider finds a probe source: a kernel or user probe kind, or a
+// stdlib pack's source.
+func lookupProvider(name string) (*provider, bool) {
+	if p, ok := providers[name]; ok {
+		return p, true
+	}
+	return stdlibProvider(name)
+}
+
 // providerNames lists the probe sources, for suggestions and completion.
 func providerNames() []string {
-	var n []string
+	n := stdlib.Names()
 	for k := range providers {
 		n = append(n, k)
 	}

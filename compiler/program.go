@@ -30,6 +30,8 @@ type Program struct {
 	// Control names a one-word array every probe reads first: writing a
 	// non-zero word stops them all at once ("" when there are none).
 	Control string
+	// Helpers are the stdlib helpers the chains of stdlib sources need.
+	Helpers []*Helper
 	// ProbeNames are the names the `probe` value indexes.
 	ProbeNames []string
 	// Stacks names the stack trace map kstack/ustack ids index; "" if none.
@@ -56,6 +58,10 @@ type Probe struct {
 	// SeeAlso names tracepoints that see the same event, for the error
 	// when neither this probe nor its fallback can attach.
 	SeeAlso []string
+	// Helper and Slot place a chain of a stdlib source (AttachStdlib) in
+	// its helper's program array.
+	Helper *Helper
+	Slot   int
 }
 
 // AttachKind says how the runtime attaches a probe.
@@ -75,6 +81,9 @@ const (
 	AttachFexit         AttachKind = "fexit"
 	AttachUprobe        AttachKind = "uprobe"
 	AttachUretprobe     AttachKind = "uretprobe"
+	// AttachStdlib: the program is a chain of a stdlib source; Probe.Helper
+	// and Probe.Slot say where it goes. The runtime attaches the helper.
+	AttachStdlib AttachKind = "stdlib"
 )
 
 // Attach is what the runtime needs to attach one program.

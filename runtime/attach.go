@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/ebpftrace/ebpftrace/compiler"
+	"github.com/ebpftrace/ebpftrace/stdlib/pack"
 )
 
 // An attacher hooks one program to its probe point; closing the returned
@@ -25,6 +26,13 @@ func attachAll(p *compiler.Program, l *loaded) ([]io.Closer, error) {
 	var out []io.Closer
 	for _, pr := range p.Probes {
 		if pr.Attach.Kind == compiler.AttachBegin || pr.Attach.Kind == compiler.AttachEnd {
+			continue
+		}
+		if pr.Attach.Kind == compiler.AttachStdlib {
+			if err := l.helpers[pr.Helper].SetChain(pr.Slot, l.progs[pr.Program]); err != nil {
+				closeAll(out)
+				return nil, &ProbeError{Probe: pr, Pos: pr.Pos, Node: pr.Name, Op: OpAttach, Err: err}
+			}
 			continue
 		}
 		var c io.Closer
@@ -52,8 +60,27 @@ func attachAll(p *compiler.Program, l *loaded) ([]io.Closer, error) {
 		}
 		out = append(out, c)
 	}
+	// A stdlib helper attaches once its chains are in place, so that no
+	// event finds an empty slot for a chain the program has.
+	for _, pr := range p.Probes {
+		if pr.Attach.Kind != compiler.AttachStdlib || pr.Slot != 0 {
+			continue
+		}
+		h := l.helpers[pr.Helper]
+		if err := h.Attach(pr.Attach.PID); err != nil {
+			closeAll(out)
+			return nil, &ProbeError{Probe: pr, Pos: pr.Pos, Node: pr.Name, Op: OpAttach, Err: err}
+		}
+		out = append(out, detacher{h})
+	}
 	return out, nil
 }
+
+// detacher detaches a stdlib helper; its maps and programs are closed with
+// the session's.
+type detacher struct{ h *pack.Helper }
+
+func (d detacher) Close() error { return d.h.Detach() }
 
 func attachOne(prog *ebpf.Program, a compiler.Attach) (io.Closer, error) {
 	at, ok := attachers[a.Kind]

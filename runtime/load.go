@@ -15,6 +15,7 @@ import (
 
 	"github.com/ebpftrace/ebpftrace/compiler"
 	"github.com/ebpftrace/ebpftrace/dsl"
+	"github.com/ebpftrace/ebpftrace/stdlib/pack"
 )
 
 // loaded is a program's maps and programs in the kernel.
@@ -24,6 +25,10 @@ type loaded struct {
 	// loadErr keeps why a probe's program did not load when it has a
 	// fallback to try at attach time.
 	loadErr map[string]error
+	// helpers are the stdlib helpers, by compiler.Helper; their maps are
+	// theirs (helperMaps only names them for the chain programs).
+	helpers    map[*compiler.Helper]*pack.Helper
+	helperMaps map[string]*ebpf.Map
 }
 
 func (l *loaded) close() {
@@ -33,12 +38,16 @@ func (l *loaded) close() {
 	for _, m := range l.maps {
 		m.Close()
 	}
+	for _, h := range l.helpers {
+		h.Close()
+	}
 }
 
 // load creates the maps, then loads each program on its own so that a
 // verifier rejection names the program, and so the chain, that caused it.
 func load(p *compiler.Program) (*loaded, error) {
-	l := &loaded{maps: map[string]*ebpf.Map{}, progs: map[string]*ebpf.Program{}, loadErr: map[string]error{}}
+	l := &loaded{maps: map[string]*ebpf.Map{}, progs: map[string]*ebpf.Program{}, loadErr: map[string]error{},
+		helpers: map[*compiler.Helper]*pack.Helper{}, helperMaps: map[string]*ebpf.Map{}}
 	for name, ms := range p.Spec.Maps {
 		m, err := ebpf.NewMap(ms)
 		if err != nil {
@@ -46,6 +55,15 @@ func load(p *compiler.Program) (*loaded, error) {
 			return nil, fmt.Errorf("create map %s: %w", name, err)
 		}
 		l.maps[name] = m
+	}
+	for _, h := range p.Helpers {
+		loaded, err := h.Target.Load()
+		if err != nil {
+			l.close()
+			return nil, err
+		}
+		l.helpers[h] = loaded
+		l.helperMaps[h.Event], l.helperMaps[h.Chain] = loaded.Event, loaded.Chain
 	}
 	for _, pr := range p.Probes {
 		if err := l.loadProgram(p, pr); err != nil {
@@ -68,9 +86,11 @@ func load(p *compiler.Program) (*loaded, error) {
 func (l *loaded) loadProgram(p *compiler.Program, pr *compiler.Probe) error {
 	spec := p.Spec.Programs[pr.Program]
 	ps := spec.Copy()
-	for name, m := range l.maps {
-		if err := ps.Instructions.AssociateMap(name, m); err != nil && !errors.Is(err, asm.ErrUnreferencedSymbol) {
-			return fmt.Errorf("program %s: map %s: %w", pr.Program, name, err)
+	for _, maps := range []map[string]*ebpf.Map{l.maps, l.helperMaps} {
+		for name, m := range maps {
+			if err := ps.Instructions.AssociateMap(name, m); err != nil && !errors.Is(err, asm.ErrUnreferencedSymbol) {
+				return fmt.Errorf("program %s: map %s: %w", pr.Program, name, err)
+			}
 		}
 	}
 	prog, err := ebpf.NewProgram(ps)

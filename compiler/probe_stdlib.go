@@ -1,0 +1,180 @@
+package compiler
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/ebpftrace/ebpftrace/dsl"
+	"github.com/ebpftrace/ebpftrace/stdlib"
+	"github.com/ebpftrace/ebpftrace/stdlib/pack"
+)
+
+// The stdlib packs' sources (http.server(bin), …) are providers too, but
+// their events come from a prebuilt helper program (bpf/, stdlib/) that
+// watches the Go binary and, once a unit of work finished, writes the
+// event into its event map and tail-calls the chain programs in turn
+// (stdlib/pack's contract). A chain on such a source compiles to one of
+// those programs: it looks the event up first, reads its fields (args.f,
+// or the bare name f) at the schema's offsets, and ends on every path with
+// a tail call to the next chain of the same helper.
+
+// Helper is a stdlib helper the runtime loads: one per source and binary.
+type Helper struct {
+	// Source is the source's name ("http.server").
+	Source string
+	// Target is the source resolved for the binary: the helper object to
+	// load and where it attaches.
+	Target *pack.Target
+	// Event and Chain are the names the chain programs' instructions use
+	// for the helper's event map and program array.
+	Event, Chain string
+	// Chains are the chain programs (names in Program.Spec) in slot order.
+	Chains []string
+}
+
+// stdTarget is what a target of a stdlib source carries.
+type stdTarget struct {
+	helper *Helper
+	// slot is the target's program's place in the helper's program array.
+	slot int
+	// eventSlot is the stack slot holding the event's address.
+	eventSlot int16
+}
+
+// stdlibProvider is the provider of a stdlib source, if name is one.
+func stdlibProvider(name string) (*provider, bool) {
+	src, ok := stdlib.Lookup(name)
+	if !ok {
+		return nil, false
+	}
+	return &provider{
+		name:  name,
+		usage: name + `("/path/to/binary")`,
+		expand: func(env *Env, call *dsl.Call) ([]*target, error) {
+			return expandStdlib(env, call, src)
+		},
+	}, true
+}
+
+func expandStdlib(env *Env, call *dsl.Call, src *pack.Source) ([]*target, error) {
+	if err := wantArgs(call, 0, 1); err != nil {
+		return nil, err
+	}
+	var path string
+	pos := call.RParen
+	switch {
+	case len(call.Args) == 1:
+		bin, err := stringArg(call, 0, "a binary (path or command)")
+		if err != nil {
+			return nil, err
+		}
+		pos = call.Args[0].Position()
+		if path, err = resolveBinary(bin, env.PID); err != nil {
+			return nil, dsl.Errorf(pos, "%s: %v", call.Name, err)
+		}
+	case env.PID != 0:
+		// The traced process's own executable.
+		p, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", env.PID))
+		if err != nil {
+			return nil, dsl.Errorf(pos, "%s: the executable of process %d: %v", call.Name, env.PID, err)
+		}
+		path = p
+	default:
+		return nil, dsl.Errorf(pos, `%s needs the Go program to watch: %s("/path/to/binary"), or -p PID`, call.Name, call.Name)
+	}
+	tgt, err := src.Open(path)
+	if err != nil {
+		return nil, dsl.Errorf(pos, "%s", strings.TrimPrefix(err.Error(), call.Name+": "))
+	}
+	t := &target{
+		name:      call.Name + ":" + path,
+		attach:    Attach{Kind: AttachStdlib, Target: path, Symbol: call.Name},
+		progType:  ebpf.Kprobe,
+		goidOff:   -1,
+		pidAttach: true,
+		std:       &stdTarget{},
+	}
+	t.std.helper = &Helper{Source: call.Name, Target: tgt}
+	for _, f := range tgt.Schema.Fields {
+		typ := &Type{Kind: TInt, Size: f.Size, Signed: f.Kind == pack.Signed}
+		if f.Kind == pack.String {
+			typ = &Type{Kind: TString, Size: f.Size}
+		}
+		t.args = append(t.args, &argField{name: f.Name, typ: typ, off: f.Offset, event: true})
+	}
+	return []*target{t}, nil
+}
+
+// helper returns the Program's helper for a stdlib target, making it the
+// first time the source and binary are met, and gives the target its slot.
+func (pb *progBuilder) helper(t *target) (*Helper, error) {
+	h := t.std.helper
+	for _, known := range pb.out.Helpers {
+		if known.Source == h.Source && known.Target.Path == h.Target.Path {
+			h = known
+			break
+		}
+	}
+	if h == t.std.helper {
+		n := len(pb.out.Helpers)
+		h.Event, h.Chain = fmt.Sprintf("ebt_h%d_event", n), fmt.Sprintf("ebt_h%d_chain", n)
+		pb.out.Helpers = append(pb.out.Helpers, h)
+	}
+	t.std.helper = h
+	if len(h.Chains) >= pack.ChainSlots {
+		return nil, fmt.Errorf("at most %d chains can watch one %s", pack.ChainSlots, h.Source)
+	}
+	t.std.slot = len(h.Chains)
+	return h, nil
+}
+
+// genEventLookup starts a chain program of a stdlib source: the event's
+// address goes in a stack slot for the fields to read.
+func (cc *chainCtx) genEventLookup() {
+	g := cc.g
+	s := cc.t.std
+	key := g.alloc(8)
+	s.eventSlot = g.alloc(8)
+	g.emit(storeDW(asm.R10, key, 0))
+	g.mapPtr(asm.R1, s.helper.Event)
+	g.stackPtr(asm.R2, key)
+	g.call(asm.FnMapLookupElem)
+	g.emit(asm.JEq.Imm(asm.R0, 0, cc.exit), asm.StoreMem(asm.R10, s.eventSlot, asm.R0, asm.DWord))
+}
+
+// genNextChain ends a chain program of a stdlib source: the next chain on
+// the same helper runs (an empty slot ends the run).
+func (cc *chainCtx) genNextChain() {
+	g := cc.g
+	g.emit(asm.Mov.Reg(asm.R1, regCtx))
+	g.mapPtr(asm.R2, cc.t.std.helper.Chain)
+	g.emit(asm.Mov.Imm(asm.R3, int32(cc.t.std.slot+1)))
+	g.call(asm.FnTailCall)
+}
+
+// eventBase puts the event's address in r.
+func (cc *chainCtx) eventBase(r asm.Register) {
+	cc.g.emit(asm.LoadMem(r, asm.R10, cc.t.std.eventSlot, asm.DWord))
+}
+
+// eventFieldRef: on a stdlib source an event's field may be named alone,
+// `status` for `args.status` (a name the program binds comes first). It
+// returns the args selector the name stands for, or nil.
+func (cc *chainCtx) eventFieldRef(e *dsl.Ident) *dsl.Selector {
+	if cc.t.std == nil {
+		return nil
+	}
+	if _, bound := cc.prog.values[e.Name]; bound {
+		return nil
+	}
+	if a := cc.t.arg(e.Name); a == nil || !a.event {
+		return nil
+	}
+	sel := &dsl.Selector{Pos: e.Pos, X: &dsl.Ident{Pos: e.Pos, Name: "args"}, Sel: e.Name, SelPos: e.Pos}
+	cc.fieldRefs[e] = sel
+	return sel
+}
