@@ -249,3 +249,33 @@ func TestStdlibErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPTop: the ready tool on the example server: counts and the
+// percentiles of the slow route in the power of two its sleeps fall in.
+func TestHTTPTop(t *testing.T) {
+	needRoot(t)
+	srv := goBuild(t, "httpserver", "../../examples/httpserver")
+	base, pid := startServer(t, srv, "-slow", "40ms")
+	tr := traceInBackground(t, "-p", fmt.Sprint(pid), "http-top")
+	for range 4 {
+		request(t, "GET", base+"/fast")
+	}
+	for range 2 {
+		request(t, "GET", base+"/slow")
+	}
+	out := tr.stop()
+	if !strings.Contains(out, "@requests_us[GET, /fast, 200]: count 4, p50 ") {
+		t.Errorf("no line for the 4 fast requests:\n%s", out)
+	}
+	m := regexp.MustCompile(`@requests_us\[GET, /slow, 200\]: count 2, p50 (\d+), p90 \d+, p99 (\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no line for the 2 slow requests:\n%s", out)
+	}
+	var p50, p99 int
+	fmt.Sscan(m[1], &p50)
+	fmt.Sscan(m[2], &p99)
+	// 40 ms = 40000 µs, in [32768, 65536).
+	if p50 < 32768 || p50 >= 65536 || p99 < p50 || p99 >= 65536 {
+		t.Errorf("p50 %d µs, p99 %d µs: not in the bucket of 40 ms", p50, p99)
+	}
+}

@@ -51,10 +51,12 @@ type Kind struct {
 	Merge func(dst *Value, src Value, signed bool)
 	// Order is the number rows are sorted by (ascending, as bpftrace).
 	Order func(v *Value) int64
-	// Text is the value as bpftrace prints it after "@name[key]: ";
-	// histograms are printed by the sink with BucketLabel instead.
+	// Text is the value as bpftrace prints it after "@name[key]: ". A
+	// histogram without Text is printed by the sink as bucket bars, with
+	// BucketLabel.
 	Text func(v *Value) string
-	// Fields are the numbers a row shows in JSON, in order.
+	// Fields are the numbers a row shows in JSON, in order; a histogram
+	// without Fields shows its buckets, with BucketBounds.
 	Fields func(v *Value) []Field
 	// BucketLabel is bpftrace's text label of bucket i ("[1K, 2K)").
 	BucketLabel func(i int, p Params) string

@@ -156,3 +156,28 @@ func parse(s string, v *int64) (int, error) {
 	*v = n
 	return len(s), err
 }
+
+func TestQuantile(t *testing.T) {
+	var v Value
+	add := func(x int64, n int) {
+		b := HistBucket(x)
+		for len(v.Buckets) <= b {
+			v.Buckets = append(v.Buckets, 0)
+		}
+		v.Buckets[b] += uint64(n)
+	}
+	add(100, 90)   // [64, 128)
+	add(5000, 9)   // [4K, 8K)
+	add(100000, 1) // [64K, 128K)
+	for _, tt := range []struct {
+		q      float64
+		lo, hi int64
+	}{{0.5, 64, 128}, {0.9, 64, 128}, {0.95, 4096, 8192}, {0.999, 65536, 131072}} {
+		if got := Quantile(&v, tt.q); got < tt.lo || got >= tt.hi {
+			t.Errorf("quantile %v = %d, want in [%d, %d)", tt.q, got, tt.lo, tt.hi)
+		}
+	}
+	if got := Quantile(&Value{}, 0.5); got != 0 {
+		t.Errorf("quantile of nothing = %d", got)
+	}
+}

@@ -219,7 +219,7 @@ func WriteJSON(w io.Writer, a *Snapshot) error {
 			writeJSONValue(&buf, jsonValue(v, a.R))
 		}
 		buf.WriteByte(']')
-		if a.Kind.Histogram() {
+		if a.Kind.Histogram() && a.Kind.Fields == nil {
 			buf.WriteString(`,"buckets":[`)
 			n := 0
 			for b, c := range r.Buckets {

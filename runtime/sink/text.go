@@ -109,7 +109,7 @@ func WriteText(w io.Writer, a *Snapshot) error {
 			b.WriteString(keysText(r.Key, a.R))
 			b.WriteString("]")
 		}
-		if a.Kind.Histogram() {
+		if a.Kind.Histogram() && a.Kind.Text == nil {
 			b.WriteString(":\n")
 			writeHist(&b, a, r)
 			b.WriteString("\n")
