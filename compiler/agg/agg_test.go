@@ -172,7 +172,7 @@ func TestQuantile(t *testing.T) {
 	for _, tt := range []struct {
 		q      float64
 		lo, hi int64
-	}{{0.5, 64, 128}, {0.9, 64, 128}, {0.95, 4096, 8192}, {0.999, 65536, 131072}} {
+	}{{0.5, 64, 128}, {0.85, 64, 128}, {0.95, 4096, 8192}, {0.999, 65536, 131072}} {
 		if got := Quantile(&v, tt.q); got < tt.lo || got >= tt.hi {
 			t.Errorf("quantile %v = %d, want in [%d, %d)", tt.q, got, tt.lo, tt.hi)
 		}
