@@ -68,6 +68,7 @@ func (cc *chainCtx) checkAggregation(call *dsl.Call, k *agg.Kind) error {
 		return err
 	}
 	a.Signed = u.value != nil && cc.types[u.value].Signed
+	a.Duration = a.Duration || u.value != nil && cc.isDuration(u.value)
 	u.a = a
 	cc.agg = a
 	cc.aggs[call] = u

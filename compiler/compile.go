@@ -55,6 +55,8 @@ type chainCtx struct {
 	latency int16
 	agg     *Aggregation // the last aggregation, for as/every/top
 	exit    string       // label that ends the program
+	// span is set on chains that have a start and an end (span.go).
+	span *spanState
 }
 
 // Compile checks and compiles a parsed program for env.
@@ -76,6 +78,9 @@ func Compile(p *dsl.Program, env *Env) (*Program, error) {
 		return nil, withSource(err, p.Source)
 	}
 	if err := pb.nameAggregations(); err != nil {
+		return nil, withSource(err, p.Source)
+	}
+	if err := pb.checkExports(); err != nil {
 		return nil, withSource(err, p.Source)
 	}
 	return pb.out, nil
@@ -331,12 +336,16 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 			return nil, err
 		}
 	}
+	cc.stdlibSpan(src)
 	defs := make([]*stage, len(stageCalls))
 	for i, s := range stageCalls {
 		defs[i], _ = stageOf(s.Name)
 		if err := defs[i].check(cc, s); err != nil {
 			return nil, err
 		}
+	}
+	if err := cc.checkSpan(src, stageCalls); err != nil {
+		return nil, err
 	}
 	if cc.agg != nil && st.Name != "" && cc.agg.Name == cc.agg.Kind.Name {
 		cc.agg.Name, cc.agg.Named = st.Name, true
@@ -380,6 +389,7 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 			defs[i].gen(cc, s)
 		}
 	}
+	cc.genSpan(src)
 	if h.post != nil {
 		h.post(cc)
 	}

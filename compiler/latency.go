@@ -85,7 +85,7 @@ func (pb *progBuilder) compileLatency(st *dsl.Statement, src *dsl.Call, before [
 		// Explicit keys: one start time per key, a later start replaces it.
 		pb.out.Spec.Maps[name] = &ebpf.MapSpec{Name: name, Type: ebpf.LRUHash, KeySize: 16, ValueSize: 8, MaxEntries: latencyEntries}
 		record = hooks{check: checkLatencyKey(startKey), post: func(cc *chainCtx) { cc.latencyRecordOne(lat, name, byGoid, startKey) }}
-		match = hooks{check: checkLatencyKey(endKey), pre: func(cc *chainCtx) { cc.latencyMatchOne(lat, name, byGoid, endKey) }}
+		match = hooks{check: latencySpan(src, starts, checkLatencyKey(endKey)), pre: func(cc *chainCtx) { cc.latencyMatchOne(lat, name, byGoid, endKey) }}
 	} else {
 		// Per goroutine or thread: a stack of start times, so that nested
 		// and recursive calls pair each with its own return.
@@ -96,7 +96,7 @@ func (pb *progBuilder) compileLatency(st *dsl.Statement, src *dsl.Call, before [
 		pb.out.Spec.Maps[zeros] = &ebpf.MapSpec{Name: zeros, Type: ebpf.Array, KeySize: 4, ValueSize: latencyValueSize, MaxEntries: 1}
 		noKey := checkLatencyKey(nil)
 		record = hooks{check: noKey, post: func(cc *chainCtx) { cc.latencyPush(lat, name, zeros, byGoid) }}
-		match = hooks{check: noKey, pre: func(cc *chainCtx) { cc.latencyPop(lat, name, byGoid) }}
+		match = hooks{check: latencySpan(src, starts, noKey), pre: func(cc *chainCtx) { cc.latencyPop(lat, name, byGoid) }}
 	}
 	for _, t := range starts {
 		if err := pb.compileTarget(st, src, before, t, record); err != nil {
@@ -200,6 +200,9 @@ func (cc *chainCtx) latencyEnd(lat *dsl.Call, byGoid bool, k dsl.Expr) (mark int
 	g := cc.g
 	g.at(lat.Pos, "latency")
 	cc.latency = g.alloc(8)
+	if cc.span != nil && cc.span.ev != nil {
+		cc.span.startSlot = g.alloc(8) // the start time, for the span record
+	}
 	mark = g.stackMark()
 	return mark, cc.latencyKey(byGoid, k)
 }
@@ -215,12 +218,20 @@ func (cc *chainCtx) latencyMatchOne(lat *dsl.Call, name string, byGoid bool, end
 	g.store(start, asm.R1)
 	g.call(asm.FnKtimeGetNs)
 	r := g.load(start, asm.R1)
+	cc.keepStart(r)
 	g.emit(asm.Sub.Reg(asm.R0, r), asm.StoreMem(asm.R10, cc.latency, asm.R0, asm.DWord))
 	g.freeVal(start)
 	g.mapPtr(asm.R1, name)
 	g.stackPtr(asm.R2, key)
 	g.call(asm.FnMapDeleteElem)
 	g.release(mark)
+}
+
+// keepStart saves the start time in register r for the span record.
+func (cc *chainCtx) keepStart(r asm.Register) {
+	if cc.span != nil && cc.span.ev != nil {
+		cc.g.emit(asm.StoreMem(asm.R10, cc.span.startSlot, r, asm.DWord))
+	}
 }
 
 // latencyPush records the time on this goroutine's or thread's stack.
@@ -289,6 +300,7 @@ func (cc *chainCtx) latencyPop(lat *dsl.Call, name string, byGoid bool) {
 		asm.LSh.Imm(asm.R1, 3), asm.Add.Reg(asm.R1, asm.R0),
 		asm.LoadMem(asm.R2, asm.R1, 8, asm.DWord))
 	r := g.load(now, asm.R3)
+	cc.keepStart(asm.R2)
 	g.emit(asm.Sub.Reg(r, asm.R2), asm.StoreMem(asm.R10, cc.latency, r, asm.DWord))
 	// Back to depth 0: the goroutine or thread has no call in flight.
 	kept := g.newLabel("latkept")

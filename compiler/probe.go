@@ -129,6 +129,10 @@ type Env struct {
 	// KernelBTF returns the running kernel's BTF; it is called only when
 	// a chain needs kernel types, and may be nil.
 	KernelBTF func() (*btf.Spec, error)
+	// Spans makes every chain that has a start and an end (.latency(), a
+	// stdlib event with start and duration) send a span record per event
+	// (--otlp).
+	Spans bool
 }
 
 var providers = map[string]*provider{}

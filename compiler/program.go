@@ -112,6 +112,10 @@ const (
 	EventPrint EventKind = iota
 	// EventExit asks the runtime to stop (exit() stage).
 	EventExit
+	// EventSpan is a unit of work with a start and a duration, for
+	// --otlp (span.go): Fields are "start" (monotonic ns, Time), then
+	// "duration" (ns), then the attributes.
+	EventSpan
 )
 
 // Event is the layout of one kind of ring buffer record. Each record starts
@@ -126,6 +130,8 @@ type Event struct {
 	Fields []Field
 	Size   int
 	Pos    dsl.Pos
+	// Span is the name of an EventSpan's spans.
+	Span string
 }
 
 // FieldKind is how the runtime decodes a field of a record or key.
@@ -177,8 +183,13 @@ type Aggregation struct {
 	Signed bool
 	Every  time.Duration
 	Top    int
+	// Export is the metric name given by .export(); "" when not exported.
 	Export string
-	Pos    dsl.Pos
+	// Duration says the aggregated values are nanoseconds of time (the
+	// value is `elapsed` or a duration field, or the export name ends in
+	// _seconds), so exporters can publish seconds.
+	Duration bool
+	Pos      dsl.Pos
 }
 
 // SameShape reports whether a and b hold the same kind of values under

@@ -140,6 +140,9 @@ func (cc *chainCtx) lastAgg(call *dsl.Call) (*Aggregation, error) {
 }
 
 func checkAs(cc *chainCtx, call *dsl.Call) error {
+	if cc.agg == nil && cc.span != nil {
+		return cc.nameSpan(call)
+	}
 	a, err := cc.lastAgg(call)
 	if err != nil {
 		return err
