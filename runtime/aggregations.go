@@ -35,7 +35,7 @@ func (s *Session) Aggregations() []*compiler.Aggregation { return s.prog.Aggrega
 // snapshot reads aggregation a: one row per key, the key decoded as data
 // (stacks as addresses), the per-CPU values merged by the kind.
 func (s *Session) snapshot(a *compiler.Aggregation) (*sink.Snapshot, error) {
-	out := &sink.Snapshot{Name: a.Name, Kind: a.Kind, Params: a.Params, Top: a.Top, Export: a.Export, R: s.dec}
+	out := &sink.Snapshot{Name: a.Name, Kind: a.Kind, Params: a.Params, Top: a.Top, Export: a.Export, Duration: a.Duration, R: s.dec}
 	for _, k := range a.Keys {
 		out.KeyNames = append(out.KeyNames, k.Name)
 	}
@@ -153,6 +153,11 @@ func (s *Session) clearAggregation(a *compiler.Aggregation) error {
 		}
 	}
 	return it.Err()
+}
+
+// Lost counts what the kernel could not deliver so far.
+func (s *Session) Lost() sink.Lost {
+	return sink.Lost{Events: s.lost(compiler.LostEvents), Updates: s.lost(compiler.LostUpdates)}
 }
 
 // lost sums a per-CPU count of lost work (compiler.LostEvents, LostUpdates).

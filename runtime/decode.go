@@ -140,3 +140,37 @@ func (d *decoder) Name(s sink.Symbol) string {
 	}
 	return name
 }
+
+// SourceFrames names each PC of a stack with its source frames (pprof):
+// kernel PCs by their kallsyms function, user PCs through the binary's
+// symbols and, for Go, the pclntab's files, lines and inlined calls.
+func (d *decoder) SourceFrames(s sink.Stack) [][]sink.Frame {
+	out := make([][]sink.Frame, len(s.PCs))
+	for i, addr := range s.PCs {
+		if s.PID == 0 {
+			name, _, ok := d.kernel.Resolve(addr)
+			if !ok {
+				name = ""
+			}
+			out[i] = []sink.Frame{{Func: name}}
+			continue
+		}
+		// Past the first frame addresses are return addresses: the call
+		// is the byte before.
+		at := addr
+		if i > 0 {
+			at--
+		}
+		fr := d.user.Frames(s.PID, at)
+		if len(fr) == 0 {
+			out[i] = []sink.Frame{{}}
+			continue
+		}
+		fs := make([]sink.Frame, len(fr))
+		for j, f := range fr {
+			fs[j] = sink.Frame{Func: f.Func, File: f.File, Line: f.Line, Inlined: f.Inlined}
+		}
+		out[i] = fs
+	}
+	return out
+}

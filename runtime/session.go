@@ -146,6 +146,10 @@ func (s *Session) toSinks(f func(sink.Sink) error) error {
 // sinks or counted lost.
 func (s *Session) Run(ctx context.Context) error {
 	defer s.Close()
+	// Sinks that read when they choose (a scrape) read this session until
+	// it has handed over its results.
+	s.live(s)
+	defer s.live(nil)
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var errs []error
@@ -236,11 +240,21 @@ func (s *Session) Run(ctx context.Context) error {
 			}
 			fail(s.emitAggregation(a, time.Time{}))
 		}
-		lost := sink.Lost{Events: s.lost(compiler.LostEvents), Updates: s.lost(compiler.LostUpdates)}
+		lost := s.Lost()
 		fail(s.toSinks(func(k sink.Sink) error { return k.Lost(lost) }))
 	}
 	fail(s.toSinks(sink.Sink.Flush))
 	return errors.Join(errs...)
+}
+
+// live tells the sinks that read when they choose which session to read
+// (nil: none any more).
+func (s *Session) live(src sink.Source) {
+	for _, k := range s.sinks {
+		if l, ok := k.(sink.Live); ok {
+			l.Live(src)
+		}
+	}
 }
 
 // stopProbes sets the control word, then waits for the programs already
@@ -296,6 +310,18 @@ func (s *Session) readEvents(stop func(), draining <-chan struct{}) error {
 				if err := k.Event(ev); err != nil {
 					s.mu.Unlock()
 					return err
+				}
+			}
+			s.mu.Unlock()
+		case compiler.EventSpan:
+			ev.Layout, ev.Raw = layout, rec.RawSample
+			s.mu.Lock()
+			for _, k := range s.sinks {
+				if sp, ok := k.(sink.SpanSink); ok {
+					if err := sp.Span(ev); err != nil {
+						s.mu.Unlock()
+						return err
+					}
 				}
 			}
 			s.mu.Unlock()

@@ -29,6 +29,54 @@ type Sink interface {
 	Flush() error
 }
 
+// Live is implemented by sinks that read aggregations when they choose
+// (a metrics scrape) rather than when the session hands them over.
+type Live interface {
+	// Live is called when a session starts running, with the session,
+	// and with nil once it has handed over its last results and is about
+	// to close: from then on src must not be used.
+	Live(src Source)
+}
+
+// Source reads a running session's aggregations.
+type Source interface {
+	// Aggregations lists the program's aggregations.
+	Aggregations() []*compiler.Aggregation
+	// Snapshot reads aggregation name as it is now; safe to call from any
+	// goroutine while the session runs.
+	Snapshot(name string) (*Snapshot, error)
+	// Lost counts what the kernel could not deliver so far.
+	Lost() Lost
+}
+
+// SpanSink is implemented by sinks that take spans: records of work with
+// a start and a duration (compiler.EventSpan), which other sinks never
+// see. Fields[0] decodes to the start (time.Time), Fields[1] to the
+// duration in ns, the rest are attributes. Like Event, e is valid only
+// during the call.
+type SpanSink interface {
+	Span(e *Event) error
+}
+
+// FrameResolver is implemented by resolvers that know source positions:
+// what a profile needs beyond Frames' text.
+type FrameResolver interface {
+	// SourceFrames returns, for each PC of s, its frames innermost first:
+	// Go functions inlined there, then the function holding it, with file
+	// and line where known. A PC that cannot be named has one frame with
+	// an empty Func.
+	SourceFrames(s Stack) [][]Frame
+}
+
+// Frame is one source-level frame of an address.
+type Frame struct {
+	Func string
+	File string
+	Line int
+	// Inlined: the function was inlined into the next frame's.
+	Inlined bool
+}
+
 // FlushInterval bounds how long a buffered event waits before a user sees it.
 const FlushInterval = 100 * time.Millisecond
 
@@ -94,6 +142,8 @@ type Snapshot struct {
 	Time time.Time
 	// Export is the metric name given by .export(), if any.
 	Export string
+	// Duration says the values are nanoseconds of time.
+	Duration bool
 	// R names stacks and symbols in keys; nil when keys hold none.
 	R Resolver
 }
