@@ -89,6 +89,9 @@ func (pb *progBuilder) aggregation(call *dsl.Call, k *agg.Kind, p agg.Params, cc
 		if fmt.Sprint(a.Keys) != fmt.Sprint(keys) {
 			return nil, dsl.Errorf(call.Pos, "the keys of this %s have different types on %s than on the first probe it matched", k.Name, cc.t.name)
 		}
+		if a.SamplePeriod != samplePeriod(cc.t) {
+			a.SamplePeriod = 0
+		}
 		return a, nil
 	}
 	a := &Aggregation{
@@ -100,6 +103,8 @@ func (pb *progBuilder) aggregation(call *dsl.Call, k *agg.Kind, p agg.Params, cc
 		Keys:    keys,
 		KeySize: off,
 		Pos:     call.Pos,
+
+		SamplePeriod: samplePeriod(cc.t),
 	}
 	ms := &ebpf.MapSpec{Name: a.Map, ValueSize: uint32(k.ValueSize())}
 	if a.Array {

@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"strings"
+	"time"
 
 	"github.com/ebpftrace/ebpftrace/dsl"
 )
@@ -118,4 +119,16 @@ func (pb *progBuilder) checkExports() error {
 		by[a.Export] = a
 	}
 	return nil
+}
+
+// samplePeriod is the CPU time one event of a profile() target stands
+// for; 0 for other probes.
+func samplePeriod(t *target) time.Duration {
+	switch {
+	case t.attach.Kind != AttachProfile:
+		return 0
+	case t.attach.Frequency > 0:
+		return time.Second / time.Duration(t.attach.Frequency)
+	}
+	return t.attach.Period
 }

@@ -189,7 +189,10 @@ type Aggregation struct {
 	// value is `elapsed` or a duration field, or the export name ends in
 	// _seconds), so exporters can publish seconds.
 	Duration bool
-	Pos      dsl.Pos
+	// SamplePeriod, when every update comes from profile() probes of one
+	// rate, is the CPU time each count stands for (a CPU profile).
+	SamplePeriod time.Duration
+	Pos          dsl.Pos
 }
 
 // SameShape reports whether a and b hold the same kind of values under
