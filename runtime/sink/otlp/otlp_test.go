@@ -19,8 +19,8 @@ import (
 type record map[string]sink.Value
 
 func (r record) Field(_ []byte, f compiler.Field) sink.Value { return r[f.Name] }
-func (record) Frames(sink.Stack) []string                   { return nil }
-func (record) Name(s sink.Symbol) string                    { return fmt.Sprintf("fn%x", s.Addr) }
+func (record) Frames(sink.Stack) []string                    { return nil }
+func (record) Name(s sink.Symbol) string                     { return fmt.Sprintf("fn%x", s.Addr) }
 
 func layout(probe, name string, attrs ...string) *compiler.Event {
 	ev := &compiler.Event{Kind: compiler.EventSpan, Probe: probe, Span: name,
