@@ -61,6 +61,7 @@ type config struct {
 	duration time.Duration
 	watch    bool
 	buffer   int
+	exports  exportFlags // --metrics, --pprof, --otlp (output.go)
 }
 
 func main() {
@@ -84,6 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.duration, "duration", 0, "run for `d` (e.g. 5s), then print and exit")
 	fs.IntVar(&c.buffer, "buffer", 0, "event ring buffer size in `bytes` (a power of two, at least 4096; default 1 MiB)")
 	fs.BoolVar(&c.watch, "watch", false, "with a script FILE: reload it when it changes, keeping the counts of unchanged aggregations")
+	c.exports.define(fs)
 	fs.Usage = func() {
 		io.WriteString(stderr, usage)
 		fs.PrintDefaults()
@@ -144,7 +146,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	return c, nil
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) (code int) {
 	c, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -197,6 +199,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	env := newEnv(pid)
 	env.RingBufSize = c.buffer
+	env.Spans = c.exports.otlp != ""
 	p, err := compiler.Compile(prog, env)
 	if err != nil {
 		fmt.Fprint(stderr, dsl.Render(err, src))
@@ -207,7 +210,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	opts := outputOptions(c.format, stdout, stderr)
+	out, err := openOutputs(c.exports, c.format, c.duration, p, stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "ebpftrace: %v\n", err)
+		return 1
+	}
+	defer func(ctx context.Context) { code = out.close(ctx, code) }(ctx)
+	opts := out.opts
 	sess, err := start(p, opts)
 	if err != nil {
 		fmt.Fprint(stderr, dsl.Render(err, src))
@@ -250,6 +259,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			e := newEnv(pid)
 			e.StartNs = env.StartNs // elapsed keeps counting from the first start
 			e.RingBufSize = env.RingBufSize
+			e.Spans = env.Spans
 			return e
 		}
 		return watch(ctx, c.file, []byte(src.Text), sess, versionEnv, opts, stderr)

@@ -1,15 +1,21 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/ebpftrace/ebpftrace/compiler"
 	"github.com/ebpftrace/ebpftrace/dsl"
 	ebpfrt "github.com/ebpftrace/ebpftrace/runtime"
 	"github.com/ebpftrace/ebpftrace/runtime/sink"
+	"github.com/ebpftrace/ebpftrace/runtime/sink/otlp"
+	"github.com/ebpftrace/ebpftrace/runtime/sink/pprof"
+	"github.com/ebpftrace/ebpftrace/runtime/sink/prometheus"
 )
 
 // outputOptions are the sinks of a session: the chosen format on stdout,
@@ -20,6 +26,127 @@ func outputOptions(format string, stdout, stderr io.Writer) ebpfrt.Options {
 		out = sink.NewJSON(stdout)
 	}
 	return ebpfrt.Options{Sinks: []sink.Sink{out, lostAdvice{stderr}}}
+}
+
+// exportFlags are the exporters asked for on the command line.
+type exportFlags struct {
+	metrics string // --metrics ADDR
+	pprof   string // --pprof FILE
+	otlp    string // --otlp ENDPOINT
+}
+
+// define adds the exporters' flags to fs.
+func (x *exportFlags) define(fs *flag.FlagSet) {
+	fs.StringVar(&x.metrics, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. :9100 or 127.0.0.1:9100): the aggregations marked .export(), or all of them when none is (docs/EXPORTERS.md)")
+	fs.StringVar(&x.pprof, "pprof", "", "write the aggregations keyed by ustack or kstack to `FILE` as a pprof profile at exit")
+	fs.StringVar(&x.otlp, "otlp", "", "send a span for each event of a chain with a start and an end (.latency(), http.server) to `ENDPOINT`: host:port for OTLP/gRPC, http://host:port for OTLP/HTTP")
+}
+
+// outputs are the sinks of one run: the format on stdout, lost counts on
+// stderr, and the exporters the flags ask for, with their lifetimes.
+type outputs struct {
+	opts   ebpfrt.Options
+	stderr io.Writer
+	// linger: when the run ends on its own (-c, -p, exit()), keep
+	// serving the final metrics until a signal; not after --duration.
+	linger bool
+
+	metrics   *prometheus.Exporter
+	server    *prometheus.Server
+	profile   *pprof.Profile
+	pprofPath string
+	spans     *otlp.Exporter
+}
+
+// openOutputs builds the sinks for program p: it binds the metrics
+// address and checks that p has something to profile before anything is
+// attached, so that a mistake costs nothing.
+func openOutputs(x exportFlags, format string, duration time.Duration, p *compiler.Program, stdout, stderr io.Writer) (*outputs, error) {
+	o := &outputs{opts: outputOptions(format, stdout, stderr), stderr: stderr, linger: duration == 0}
+	if x.pprof != "" {
+		prof, err := pprof.New(p)
+		if err != nil {
+			return nil, err
+		}
+		o.profile, o.pprofPath = prof, x.pprof
+		o.opts.Sinks = append(o.opts.Sinks, prof)
+	}
+	if x.otlp != "" {
+		if !hasSpans(p) {
+			return nil, errors.New("--otlp: the program has no chain with a start and an end; spans come from .latency() chains, e.g. uprobe(bin, fn).latency(uretprobe(bin, fn)), and from http.server/http.client")
+		}
+		spans, err := otlp.New(context.Background(), otlp.Options{Endpoint: x.otlp})
+		if err != nil {
+			return nil, err
+		}
+		o.spans = spans
+		o.opts.Sinks = append(o.opts.Sinks, spans)
+	}
+	if x.metrics != "" {
+		o.metrics = prometheus.New(stderr)
+		srv, err := o.metrics.Listen(x.metrics)
+		if err != nil {
+			o.close(context.Background(), 1)
+			return nil, err
+		}
+		o.server = srv
+		o.opts.Sinks = append(o.opts.Sinks, o.metrics)
+		fmt.Fprintf(stderr, "Serving metrics at http://%s/metrics\n", srv.Addr())
+		if len(p.Aggregations) == 0 {
+			fmt.Fprintf(stderr, "ebpftrace: --metrics: the program has no aggregations; /metrics shows only the lost counts\n")
+		}
+	}
+	return o, nil
+}
+
+// hasSpans reports whether p writes span records.
+func hasSpans(p *compiler.Program) bool {
+	for _, ev := range p.Events {
+		if ev.Kind == compiler.EventSpan {
+			return true
+		}
+	}
+	return false
+}
+
+// close ends the exporters once the run is over: spans are sent (for a
+// few seconds at most) and counted, the profile written, and the metrics
+// server stopped, after serving the final values until ctx (the signals)
+// ends when the run ended on its own and went well. It returns the exit
+// code: code, or 1 when an exporter failed.
+func (o *outputs) close(ctx context.Context, code int) int {
+	if o.spans != nil {
+		// Spans still queued get a few seconds: five from an endpoint
+		// that has been taking them, two from one yet to answer.
+		wait := 2 * time.Second
+		if o.spans.Proven() {
+			wait = 5 * time.Second
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), wait)
+		rep := o.spans.Close(sctx)
+		cancel()
+		fmt.Fprintf(o.stderr, "ebpftrace: --otlp: %s\n", rep)
+	}
+	if o.profile != nil && code == 0 {
+		if err := o.profile.WriteFile(o.pprofPath); err != nil {
+			fmt.Fprintf(o.stderr, "ebpftrace: %v\n", err)
+			code = 1
+		} else {
+			fmt.Fprintf(o.stderr, "ebpftrace: --pprof: wrote %s (go tool pprof -top %s)\n", o.pprofPath, o.pprofPath)
+		}
+	}
+	if o.server != nil {
+		if o.linger && code == 0 && ctx.Err() == nil {
+			fmt.Fprintf(o.stderr, "ebpftrace: tracing ended; serving the final metrics at http://%s/metrics until stopped (Ctrl-C)\n", o.server.Addr())
+			<-ctx.Done()
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := o.server.Close(sctx); err != nil {
+			fmt.Fprintf(o.stderr, "ebpftrace: --metrics: %v\n", err)
+		}
+		cancel()
+	}
+	return code
 }
 
 // lostAdvice tells the user what was lost and how to lose less.

@@ -254,6 +254,11 @@ func plural(n uint64) string {
 	return "s"
 }
 
+// Proven reports whether the endpoint took spans and the last request
+// succeeded: worth waiting for at exit longer than an endpoint that
+// never answered or is failing.
+func (x *Exporter) Proven() bool { return x.batch.sent.Load() > 0 && !x.batch.failing.Load() }
+
 // Close sends what is queued, waiting until ctx ends at most, and reports.
 func (x *Exporter) Close(ctx context.Context) Report {
 	err := x.tp.Shutdown(ctx)
@@ -275,8 +280,10 @@ type batcher struct {
 	interval time.Duration
 
 	ended, sent atomic.Uint64
-	emu         sync.Mutex
-	lastErr     error
+	// failing: the last export failed.
+	failing atomic.Bool
+	emu     sync.Mutex
+	lastErr error
 
 	// ctx ends the exports in flight when Shutdown's time is up.
 	ctx    context.Context
@@ -336,8 +343,10 @@ func (b *batcher) run() {
 				b.lastErr = err
 			}
 			b.emu.Unlock()
+			b.failing.Store(true)
 		} else {
 			b.sent.Add(uint64(len(batch)))
+			b.failing.Store(false)
 		}
 		clear(batch)
 		batch = batch[:0]

@@ -43,6 +43,9 @@ type Profile struct {
 	aggs  []*compiler.Aggregation
 	kept  map[string]*kept
 	start time.Time
+	// exes are the executables of the processes seen in stacks, read
+	// while they may still run, to name their mappings.
+	exes map[int]string
 }
 
 // kept is one aggregation's rows so far.
@@ -56,7 +59,7 @@ type kept struct {
 // New checks that p has something to profile: at least one aggregation
 // keyed by a stack, each of a kind whose values add up.
 func New(p *compiler.Program) (*Profile, error) {
-	w := &Profile{kept: map[string]*kept{}, start: time.Now()}
+	w := &Profile{kept: map[string]*kept{}, start: time.Now(), exes: map[int]string{}}
 	for _, a := range p.Aggregations {
 		if !hasStack(a) {
 			continue
@@ -138,6 +141,11 @@ func (w *Profile) Aggregation(snap *sink.Snapshot) error {
 		k.r = snap.R
 	}
 	for _, row := range snap.Rows {
+		for _, v := range row.Key {
+			if st, ok := v.(sink.Stack); ok && st.PID != 0 {
+				w.exe(st.PID)
+			}
+		}
 		key := keyString(row.Key)
 		i, ok := k.index[key]
 		if !ok {
@@ -156,6 +164,18 @@ func keyString(key []sink.Value) string {
 		fmt.Fprintf(&b, "%T:%v\x00", v, v)
 	}
 	return b.String()
+}
+
+// exe remembers the executable of pid, once.
+func (w *Profile) exe(pid int) {
+	if _, ok := w.exes[pid]; ok {
+		return
+	}
+	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	if err != nil {
+		exe = ""
+	}
+	w.exes[pid] = exe
 }
 
 // column is one sample type and how a row fills it.
@@ -195,7 +215,7 @@ func (w *Profile) Build() (*profile.Profile, error) {
 	defer w.mu.Unlock()
 	now := time.Now()
 	p := &profile.Profile{TimeNanos: w.start.UnixNano(), DurationNanos: now.Sub(w.start).Nanoseconds()}
-	b := &builder{p: p, locs: map[locKey]*profile.Location{}, funcs: map[funcKey]*profile.Function{}, maps: map[int]*profile.Mapping{}}
+	b := &builder{p: p, locs: map[locKey]*profile.Location{}, funcs: map[funcKey]*profile.Function{}, maps: map[int]*profile.Mapping{}, exes: w.exes}
 
 	sampled := 0
 	for _, a := range w.aggs {
@@ -313,6 +333,7 @@ func Samples(p *profile.Profile) (n int, total int64) {
 
 // builder gives locations, functions and mappings their ids once each.
 type builder struct {
+	exes  map[int]string
 	p     *profile.Profile
 	locs  map[locKey]*profile.Location
 	funcs map[funcKey]*profile.Function
@@ -378,9 +399,9 @@ func (b *builder) mapping(pid int) *profile.Mapping {
 	}
 	file := "[kernel.kallsyms]"
 	if pid != 0 {
-		file = "pid " + strconv.Itoa(pid)
-		if exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe"); err == nil {
-			file = exe
+		file = b.exes[pid]
+		if file == "" {
+			file = "pid " + strconv.Itoa(pid)
 		}
 	}
 	m := &profile.Mapping{
