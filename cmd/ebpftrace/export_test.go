@@ -439,3 +439,28 @@ func TestExportErrors(t *testing.T) {
 		}
 	}
 }
+
+// When tracing ends on its own (here the -c command exits), ebpftrace
+// keeps serving the final values until it is stopped, so the last scrape
+// sees them; with -f json the output goes on alongside.
+func TestMetricsAfterTheCommand(t *testing.T) {
+	needRoot(t)
+	tr := startTracer(t, "--metrics", "127.0.0.1:0", "-f", "json", "-c", bin.syscaller+" getppid 77",
+		"-e", `tracepoint("syscalls:sys_enter_getppid").count()`)
+	addr := strings.TrimSuffix(strings.TrimPrefix(tr.waitLine(t, "Serving metrics at "), "Serving metrics at "), "/metrics")
+	tr.waitLine(t, "ebpftrace: tracing ended; serving the final metrics at "+addr)
+	resp, err := http.Get(addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := new(bytes.Buffer)
+	body.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(body.String(), "\nebpftrace_count_total 77\n") {
+		t.Errorf("/metrics after the command:\n%s", body)
+	}
+	r := tr.stop(t)
+	if !strings.Contains(r.stdout, `"type":"aggregation","name":"count"`) {
+		t.Errorf("no JSON aggregation:\n%s", r.stdout)
+	}
+}

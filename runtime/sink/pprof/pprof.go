@@ -250,6 +250,17 @@ func (w *Profile) Build() (*profile.Profile, error) {
 			}
 		}
 	}
+	// pprof takes the first mapping for the main binary: the traced
+	// programs' come before the kernel's.
+	for _, pt := range parts {
+		for _, row := range pt.k.rows {
+			for _, v := range row.Key {
+				if st, ok := v.(sink.Stack); ok && st.PID != 0 {
+					b.mapping(st.PID)
+				}
+			}
+		}
+	}
 	for _, pt := range parts {
 		frames, _ := pt.k.r.(sink.FrameResolver)
 		for i := range pt.k.rows {
