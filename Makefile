@@ -36,7 +36,8 @@ vet:
 # Debian's Go programs built by older Go releases test internal/gobin,
 # internal/gomodule and the stdlib packs on them: prometheus and etcd
 # (go1.19.8, stripped), go-md2man (go1.18.3), and golang-1.19-go builds
-# go1.19 test programs. Missing ones are installed when we are root on
+# go1.19 test programs. prometheus also scrapes --metrics in the exporter
+# tests (go tool pprof, which they run too, comes with Go). Missing ones are installed when we are root on
 # Debian; otherwise the tests that need them skip.
 DEPS := bpftool:bpftool tmux:tmux gcc:gcc prometheus:prometheus etcd:etcd-server \
 	go-md2man:go-md2man /usr/lib/go-1.19/bin/go:golang-1.19-go
