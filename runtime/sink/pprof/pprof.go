@@ -332,16 +332,6 @@ func (w *Profile) WriteFile(path string) error {
 	return nil
 }
 
-// Samples is the number of samples in a profile, for the user's summary.
-func Samples(p *profile.Profile) (n int, total int64) {
-	for _, s := range p.Sample {
-		if len(s.Value) > 0 {
-			total += s.Value[0]
-		}
-	}
-	return len(p.Sample), total
-}
-
 // builder gives locations, functions and mappings their ids once each.
 type builder struct {
 	exes  map[int]string
