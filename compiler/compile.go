@@ -289,6 +289,9 @@ func (pb *progBuilder) compileChainHooks(st *dsl.Statement, src *dsl.Call, stage
 	if err != nil {
 		return err
 	}
+	if len(targets) > 0 {
+		pb.out.Warnings = append(pb.out.Warnings, targets[0].skipped...)
+	}
 	for _, t := range targets {
 		if err := pb.compileTarget(st, src, stageCalls, t, h); err != nil {
 			return err

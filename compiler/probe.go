@@ -63,6 +63,9 @@ type target struct {
 	pidAttach bool
 	// std is set on the targets of stdlib sources (probe_stdlib.go).
 	std *stdTarget
+	// skipped, on the first target of a glob, are the matches that could
+	// not be probed; the program warns about them.
+	skipped []*dsl.Error
 }
 
 // argField is one field of `args`.

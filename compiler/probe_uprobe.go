@@ -81,13 +81,25 @@ func expandUprobe(ret bool) func(*Env, *dsl.Call) ([]*target, error) {
 			return nil, dsl.Errorf(call.Args[1].Position(), "%q matches %d functions of %s; narrow the pattern (at most 512)", pattern, len(funcs), path)
 		}
 		var out []*target
+		// A glob skips the functions it cannot probe (a Go function that
+		// never returns has no RET), as long as one is left.
+		var skipped []*dsl.Error
 		for _, f := range funcs {
 			t, err := uprobeTarget(b, path, f, ret)
 			if err != nil {
-				return nil, dsl.Errorf(call.Args[1].Position(), "%s: %v", call.Name, err)
+				e := dsl.Errorf(call.Args[1].Position(), "%s: %v", call.Name, err)
+				if len(funcs) == 1 {
+					return nil, e
+				}
+				skipped = append(skipped, e)
+				continue
 			}
 			out = append(out, t)
 		}
+		if len(out) == 0 {
+			return nil, skipped[0]
+		}
+		out[0].skipped = skipped
 		return out, nil
 	}
 }

@@ -32,6 +32,9 @@ type Program struct {
 	Control string
 	// Helpers are the stdlib helpers the chains of stdlib sources need.
 	Helpers []*Helper
+	// Warnings are what the program does not trace as written: matches of
+	// a glob that cannot be probed, skipped.
+	Warnings []*dsl.Error
 	// ProbeNames are the names the `probe` value indexes.
 	ProbeNames []string
 	// Stacks names the stack trace map kstack/ustack ids index; "" if none.

@@ -202,6 +202,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, dsl.Render(err, src))
 		return 1
 	}
+	warnCompiled(p, stderr)
 	if c.dump == "asm" {
 		dumpAsm(stdout, p)
 		return 0
@@ -214,6 +215,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stderr, "Attached %d probe%s\n", sess.Attached(), plural(sess.Attached()))
+	warnSkipped(sess, stderr)
 
 	if c.duration > 0 {
 		var cancel context.CancelFunc

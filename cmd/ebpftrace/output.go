@@ -65,3 +65,24 @@ func start(p *compiler.Program, opts ebpfrt.Options) (*ebpfrt.Session, error) {
 	}
 	return nil, e
 }
+
+// warnSkipped says which probes of wildcards could not attach (the run
+// goes on with the others).
+func warnSkipped(sess *ebpfrt.Session, stderr io.Writer) {
+	skipped := sess.Skipped()
+	const most = 5
+	for i, pe := range skipped {
+		if i == most {
+			fmt.Fprintf(stderr, "ebpftrace: and %d more probes skipped\n", len(skipped)-most)
+			break
+		}
+		fmt.Fprintf(stderr, "ebpftrace: skipped %s: %v\n", pe.Probe.Name, pe.Err)
+	}
+}
+
+// warnCompiled says what the program will not trace as written.
+func warnCompiled(p *compiler.Program, stderr io.Writer) {
+	for _, w := range p.Warnings {
+		fmt.Fprintf(stderr, "ebpftrace: warning: %s (skipped)\n", w.Error())
+	}
+}
