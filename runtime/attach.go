@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"errors"
+	"slices"
 	"fmt"
 	"io"
 	"sync"
@@ -30,7 +31,7 @@ func attachAll(p *compiler.Program, l *loaded) (out []io.Closer, skipped []*Prob
 	attached := map[dsl.Pos]bool{}
 	failed := map[dsl.Pos][]*ProbeError{}
 	var order []dsl.Pos
-	for _, pr := range p.Probes {
+	for _, pr := range attachOrder(p.Probes) {
 		if pr.Attach.Kind == compiler.AttachBegin || pr.Attach.Kind == compiler.AttachEnd {
 			continue
 		}
@@ -95,6 +96,23 @@ func attachAll(p *compiler.Program, l *loaded) (out []io.Closer, skipped []*Prob
 		out = append(out, detacher{h})
 	}
 	return out, skipped, nil
+}
+
+// attachOrder is the order to attach probes in so that, where several
+// programs hook one place, they run in the order of the program text: the
+// kernel runs the consumers of one uprobe newest first (tracepoints and
+// raw tracepoints oldest first), so uprobes attach last to first.
+func attachOrder(probes []*compiler.Probe) []*compiler.Probe {
+	var out, uprobes []*compiler.Probe
+	for _, pr := range probes {
+		if k := pr.Attach.Kind; k == compiler.AttachUprobe || k == compiler.AttachUretprobe {
+			uprobes = append(uprobes, pr)
+			continue
+		}
+		out = append(out, pr)
+	}
+	slices.Reverse(uprobes)
+	return append(out, uprobes...)
 }
 
 // detacher detaches a stdlib helper; its maps and programs are closed with

@@ -36,3 +36,14 @@ func TestGlobSkipsFunctionsWithoutReturn(t *testing.T) {
 		t.Errorf("a function that never returns alone: status %d\n%s", r.code, r.stderr)
 	}
 }
+
+// TestChainsRunInOrder: chains on one function run in the order written
+// (the kernel runs a uprobe's consumers newest first).
+func TestChainsRunInOrder(t *testing.T) {
+	needRoot(t)
+	fn := `uprobe("` + bin.syscaller + `", "syscall.RawSyscall")`
+	r := trace(t, "", "-c", bin.syscaller+" getppid 1", "-e", fn+`.print("u1")`+"\n"+fn+`.print("u2")`+"\n"+fn+`.print("u3")`).mustSucceed(t)
+	if !strings.Contains(r.stdout, "u1\nu2\nu3\n") {
+		t.Errorf("chains ran out of order:\n%s", r.stdout)
+	}
+}
