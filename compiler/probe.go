@@ -50,7 +50,8 @@ type target struct {
 	// tracepoint, saved registers of a kprobe or uprobe); nil when the
 	// probe has no raw arguments.
 	argOffs []int
-	// userPtrs: char pointers in args point into user memory (syscalls).
+	// userPtrs: the addresses the probe sees point into user memory:
+	// pointer args of syscalls, anything of a user probe.
 	userPtrs bool
 	// goidOff is the offset of goid in the runtime's g on Go binaries,
 	// -1 elsewhere (and 0 for probes that are not user probes).

@@ -115,6 +115,7 @@ func uprobeTarget(b *gobin.Binary, path string, f gobin.Func, ret bool) (*target
 		progType:  ebpf.Kprobe,
 		goidOff:   -1,
 		pidAttach: true,
+		userPtrs:  true,
 	}
 	regs := cArgRegs
 	if b.IsGo && !ret {
