@@ -2,9 +2,9 @@ package runtime
 
 import (
 	"errors"
-	"slices"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/cilium/ebpf"
