@@ -240,14 +240,14 @@ func typeStr(cc *chainCtx, e *dsl.Call) (*Type, error) {
 	t := cc.types[e.Args[0]]
 	n := defaultStrLen
 	if len(e.Args) == 2 {
-		lit, ok := e.Args[1].(*dsl.IntLit)
+		v, ok := constInt(e.Args[1])
 		if !ok {
-			return nil, dsl.Errorf(e.Args[1].Position(), "str's length must be a constant")
+			return nil, dsl.Errorf(e.Args[1].Position(), "str's length must be an integer constant")
 		}
-		if lit.Value < 1 || lit.Value > maxStrLen {
-			return nil, dsl.Errorf(lit.Pos, "str's length must be between 1 and %d", maxStrLen)
+		if v < 1 || v > maxStrLen {
+			return nil, dsl.Errorf(e.Args[1].Position(), "str's length must be between 1 and %d, not %d", maxStrLen, v)
 		}
-		n = int(lit.Value)
+		n = int(v)
 	}
 	switch t.Kind {
 	case TString:

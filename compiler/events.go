@@ -1,6 +1,8 @@
 package compiler
 
 import (
+	"fmt"
+
 	"github.com/cilium/ebpf/asm"
 
 	"github.com/ebpftrace/ebpftrace/dsl"
@@ -172,8 +174,8 @@ func checkPrint(cc *chainCtx, call *dsl.Call) error {
 	}
 	u := &printUse{ev: cc.prog.newEvent(call, cc.t, EventPrint), exprs: call.Args[1:]}
 	u.ev.Format = goFmt
-	for i, a := range u.exprs {
-		u.offs = append(u.offs, u.ev.addField(dsl.ExprString(a), types[i]))
+	for i, name := range fieldNames(u.exprs) {
+		u.offs = append(u.offs, u.ev.addField(name, types[i]))
 	}
 	cc.prints[call] = u
 	return nil
@@ -220,4 +222,25 @@ func genPrint(cc *chainCtx, call *dsl.Call) {
 			cc.writeValue(e, rec, u.offs[i])
 		}
 	}, cc.pendingSlot[call])
+}
+
+// fieldNames names the fields of print's arguments, as JSON shows them:
+// each by its source text (pid, str(args.filename)), a literal by its
+// place (arg2), and a name used twice gets _2, _3.
+func fieldNames(args []dsl.Expr) []string {
+	var out []string
+	seen := map[string]int{}
+	for i, a := range args {
+		name := dsl.ExprString(a)
+		switch a.(type) {
+		case *dsl.IntLit, *dsl.StringLit, *dsl.BoolLit:
+			name = fmt.Sprintf("arg%d", i+1)
+		}
+		seen[name]++
+		if n := seen[name]; n > 1 {
+			name = fmt.Sprintf("%s_%d", name, n)
+		}
+		out = append(out, name)
+	}
+	return out
 }

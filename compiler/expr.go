@@ -63,6 +63,9 @@ func (cc *chainCtx) check(e dsl.Expr) (*Type, error) {
 	case *dsl.BoolLit:
 		return tBool, nil
 	case *dsl.StringLit:
+		if len(e.Value) > maxLiteral {
+			return nil, dsl.Errorf(e.Pos, "string longer than %d bytes (%d)", maxLiteral, len(e.Value))
+		}
 		return constString(e.Value), nil
 	case *dsl.Paren:
 		return cc.typeOf(e.X)
@@ -211,6 +214,13 @@ func (cc *chainCtx) checkBinary(e *dsl.Binary) (*Type, error) {
 	}
 	if x.Kind == TString || y.Kind == TString {
 		if (e.Op == "==" || e.Op == "!=") && x.Kind == TString && y.Kind == TString {
+			// A literal longer than the other side can hold is never equal
+			// to it: most likely a mistake (comm holds 15 bytes).
+			for _, p := range [][2]*Type{{x, y}, {y, x}} {
+				if lit, buf := p[0], p[1]; lit.Const != nil && buf.Const == nil && len(*lit.Const) > buf.Size-1 {
+					return nil, dsl.Errorf(e.OpPos, "%s holds at most %d bytes; %q (%d bytes) can never be equal to it", dsl.ExprString(e.X), buf.Size-1, shorten(*lit.Const), len(*lit.Const))
+				}
+			}
 			return tBool, nil
 		}
 		pos := e.OpPos
@@ -584,15 +594,11 @@ func (cc *chainCtx) genStringCompare(e *dsl.Binary, onFalse string) {
 	cc.genMem(x, stackMem(bx))
 	g.at(e.OpPos, dsl.ExprString(e))
 	if yt.Const != nil {
+		// checkBinary made sure the buffer holds the literal's bytes; a
+		// buffer filled to the end has no NUL to compare.
 		lit := append([]byte(*yt.Const), 0)
 		if len(lit) > xt.Size {
-			// The buffer cannot hold the literal and its NUL: compare what fits.
 			lit = lit[:xt.Size]
-			if len(*yt.Const) > xt.Size {
-				g.emit(asm.Ja.Label(ne))
-				cc.endStringCompare(e.Op, ne, onFalse, mark)
-				return
-			}
 		}
 		for i := 0; i < len(lit); {
 			n := 8
@@ -725,4 +731,16 @@ func (cc *chainCtx) storeConstString(s string, size int, dst mem) {
 	for i := 0; i+4 <= len(b) && i < size; i += 4 {
 		g.emit(asm.StoreImm(base, off+int16(i), int64(int32(binary.LittleEndian.Uint32(b[i:]))), asm.Word))
 	}
+}
+
+// maxLiteral bounds string literals: a value lives on the 512-byte BPF
+// stack or in a ring buffer record.
+const maxLiteral = 1024
+
+// shorten cuts a long literal for a message.
+func shorten(s string) string {
+	if len(s) > 20 {
+		return s[:20] + "…"
+	}
+	return s
 }
