@@ -317,9 +317,10 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 	cc := &chainCtx{env: pb.env, prog: pb, t: t, g: g, types: map[dsl.Expr]*Type{}, memberOff: map[*dsl.Selector]int{}, exit: "exit"}
 	g.at(src.Pos, t.name)
 	g.emit(asm.Mov.Reg(regCtx, asm.R1))
-	if pb.env.PID != 0 && !t.noPIDFilter && !t.pidAttach {
-		g.call(asm.FnGetCurrentPidTgid)
-		g.emit(asm.RSh.Imm(asm.R0, 32), asm.JNE.Imm(asm.R0, int32(pb.env.PID), cc.exit))
+	if !t.noPIDFilter {
+		if err := pb.scopeFilter(cc); err != nil {
+			return nil, err
+		}
 	}
 	if h.pre != nil {
 		if err := h.pre(cc); err != nil {
@@ -357,7 +358,7 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 		License:      "GPL",
 	}
 	at := t.attach
-	if !t.noPIDFilter {
+	if !t.noPIDFilter && pb.attachByPID() {
 		at.PID = pb.env.PID
 	}
 	return &Probe{Name: t.name, Program: name, Attach: at, Pos: src.Pos}, nil

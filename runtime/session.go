@@ -115,8 +115,17 @@ func (s *Session) UsesUserSymbols() bool {
 // be named after it has exited.
 func (s *Session) RememberProcess(pid int) { s.dec.user.Snapshot(pid) }
 
-// Attached is the number of probes in the kernel (begin and end excluded).
-func (s *Session) Attached() int { return len(s.links) }
+// Attached is the number of the user's probes in the kernel (begin, end
+// and internal probes excluded).
+func (s *Session) Attached() int {
+	n := len(s.links)
+	for _, pr := range s.prog.Probes {
+		if pr.Internal && n > 0 {
+			n--
+		}
+	}
+	return n
+}
 
 func newClock() clock {
 	var ts unix.Timespec

@@ -401,19 +401,19 @@ func (r *repl) eval(text string) {
 		return
 	}
 
-	var child *childProcess
-	pid := r.c.pid
+	var child *command
+	env := r.env(r.c.pid)
 	if r.c.cmd != "" && r.c.dump == "" {
 		var err error
-		child, err = startChild(r.c.cmd)
+		child, err = newCommand(r.c.cmd, r.stderr)
 		if err != nil {
 			fmt.Fprintf(r.stderr, "ebpftrace: -c: %v\n", err)
 			return
 		}
-		defer child.kill()
-		pid = child.pid
+		defer child.close()
+		child.scope(env)
 	}
-	p, alone := r.compile(text, r.env(pid))
+	p, alone := r.compile(text, env)
 	if p == nil {
 		return
 	}
@@ -436,7 +436,7 @@ func (r *repl) eval(text string) {
 		defer stop()
 	}
 	if child != nil {
-		if err := child.release(); err != nil {
+		if err := child.start(false); err != nil {
 			sess.Close()
 			fmt.Fprintf(r.stderr, "ebpftrace: -c: %v\n", err)
 			return
