@@ -57,7 +57,9 @@ func newRunCgroups() (*runCgroups, error) {
 	if err != nil {
 		return nil, err
 	}
-	top, err := os.MkdirTemp(parent, "ebpftrace-")
+	// The pid in the name says whose it is, should one be left behind
+	// (ebpftrace killed by SIGKILL).
+	top, err := os.MkdirTemp(parent, fmt.Sprintf("ebpftrace-%d-", os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("create a cgroup: %w", err)
 	}
