@@ -195,10 +195,10 @@ func (c *config) check(set map[string]bool, rest []string) error {
 		return errors.New("give either -c CMD or -p PID, not both")
 	}
 	if c.format != "text" && c.format != "json" {
-		return fmt.Errorf("-f %s: the output format is text or json", c.format)
+		return fmt.Errorf("-f %q: the output format is text or json", c.format)
 	}
 	if set["dump"] && c.dump != "ast" && c.dump != "asm" {
-		return fmt.Errorf("--dump %s: dump ast or asm", c.dump)
+		return fmt.Errorf("--dump %q: dump ast or asm", c.dump)
 	}
 	if set["duration"] && c.duration <= 0 {
 		return fmt.Errorf("--duration %v: the duration must be positive", c.duration)
