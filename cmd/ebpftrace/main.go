@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"runtime"
@@ -196,30 +197,56 @@ func plural(n int) string {
 }
 
 // readProgram returns the program text from -e, a file, or standard input
-// when it is not a terminal.
+// when it is not a terminal. A file or standard input holds at most
+// maxScript bytes; with --watch the file must be a regular file.
 func readProgram(c *config) (*dsl.Source, error) {
 	switch {
 	case c.program != "":
 		return &dsl.Source{Name: "<input>", Text: c.program}, nil
 	case c.file != "":
-		b, err := os.ReadFile(c.file)
-		if err != nil {
+		var b []byte
+		var err error
+		if c.watch {
+			b, _, err = readRegular(c.file)
+			if err != nil {
+				return nil, fmt.Errorf("--watch: %w", err)
+			}
+		} else {
+			b, err = readScriptFile(c.file)
+		}
+		if errors.Is(err, fs.ErrNotExist) {
 			// A ready tool by name: `ebpftrace execsnoop`.
 			if s, ok := scripts.Get(c.file); ok && !strings.Contains(c.file, "/") {
 				return &dsl.Source{Name: "scripts/" + s.Name + ".ebt", Text: s.Text}, nil
 			}
+		}
+		if err != nil {
 			return nil, err
 		}
 		return &dsl.Source{Name: c.file, Text: string(b)}, nil
 	}
 	if st, err := os.Stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice == 0 {
-		b, err := io.ReadAll(os.Stdin)
+		b, err := readLimited(os.Stdin, "the program on standard input")
 		if err != nil {
-			return nil, fmt.Errorf("read the program from standard input: %w", err)
+			return nil, err
 		}
 		return &dsl.Source{Name: "<stdin>", Text: string(b)}, nil
 	}
 	return nil, errNoProgram
+}
+
+// readScriptFile reads a script. A pipe is fine (`ebpftrace <(…)`), a
+// directory is not, and no more than maxScript bytes are read.
+func readScriptFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("%s is a directory, not a script", path)
+	}
+	return readLimited(f, path)
 }
 
 func monotonicNow() uint64 {
