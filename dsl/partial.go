@@ -19,8 +19,10 @@ type Partial struct {
 	String int
 	// Raw: the literal left open is a `raw` string (which may span lines).
 	Raw bool
-	// Comment: the input ends inside a comment; Block: an unclosed /*.
+	// Comment: the input ends inside a comment, which starts at
+	// CommentStart (else -1); Block: an unclosed /*.
 	Comment, Block bool
+	CommentStart   int
 	// Ends are the offsets of the separators that end statements, in
 	// order: each ";" and each newline that ends a statement, outside
 	// brackets. A newline at the very end after a complete operand counts.
@@ -35,7 +37,7 @@ type Partial struct {
 
 // ScanPartial lexes text, which may stop anywhere, as Parse would.
 func ScanPartial(text string) Partial {
-	p := Partial{String: -1}
+	p := Partial{String: -1, CommentStart: -1}
 	l, _ := lexDef.LexString("", text) // never fails: LexString only records its input
 	var prev *lexer.Token
 	pending := -1 // offset of the first newline since the last token
@@ -49,10 +51,11 @@ func ScanPartial(text string) Partial {
 		case tWhitespace:
 			continue
 		case tLineComment:
-			p.Comment = off+len(t.Value) == len(text)
+			if off+len(t.Value) == len(text) {
+				p.Comment, p.CommentStart = true, off
+			}
 			continue
 		case tNewline:
-			p.Comment = false
 			if pending < 0 {
 				pending = off
 			}
@@ -64,10 +67,9 @@ func ScanPartial(text string) Partial {
 			}
 			continue
 		case tBadComment:
-			p.Comment, p.Block = true, true
+			p.Comment, p.Block, p.CommentStart = true, true, off
 			return p
 		}
-		p.Comment = false
 		if pending >= 0 && len(p.Opens) == 0 && prev != nil && newlineEnds(*prev, &t) {
 			p.Ends = append(p.Ends, pending)
 		}

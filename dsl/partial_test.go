@@ -45,6 +45,7 @@ func TestScanPartial(t *testing.T) {
 		raw            bool
 		comment, block bool
 		stmt           int
+		commentAt      int
 	}{
 		{text: `a := 1; b := 2`, ends: []int{6}, str: -1, stmt: 7},
 		{text: "a := 1\nb := 2\n", ends: []int{6, 13}, str: -1, stmt: 14},
@@ -56,16 +57,20 @@ func TestScanPartial(t *testing.T) {
 		{text: "a +\nb", str: -1},
 		// A comment spanning lines separates statements.
 		{text: "a /* x\n */ b", ends: []int{6}, str: -1, stmt: 7},
-		{text: "a // x", str: -1, comment: true},
-		{text: "a /* x", str: -1, comment: true, block: true},
+		{text: "a // x", str: -1, comment: true, commentAt: 2},
+		{text: "a // x\nb", ends: []int{6}, str: -1, stmt: 7},
+		{text: "a /* x", str: -1, comment: true, block: true, commentAt: 2},
 		{text: `f("sys`, opens: []int{1}, str: 3},
 		{text: "n := `ab\nc", str: 6, raw: true},
 		{text: "x := 1\ntracepoint(\"sy", ends: []int{6}, opens: []int{17}, str: 19, stmt: 7},
 	}
 	for _, tt := range tests {
+		if !tt.comment {
+			tt.commentAt = -1
+		}
 		p := ScanPartial(tt.text)
 		if !slices.Equal(p.Opens, tt.opens) || !slices.Equal(p.Ends, tt.ends) || p.String != tt.str || p.Raw != tt.raw ||
-			p.Comment != tt.comment || p.Block != tt.block || p.StatementStart() != tt.stmt {
+			p.Comment != tt.comment || p.Block != tt.block || p.StatementStart() != tt.stmt || p.CommentStart != tt.commentAt {
 			t.Errorf("ScanPartial(%q) = %+v, start %d; want opens %v ends %v string %d raw %v comment %v block %v start %d",
 				tt.text, p, p.StatementStart(), tt.opens, tt.ends, tt.str, tt.raw, tt.comment, tt.block, tt.stmt)
 		}
