@@ -409,6 +409,23 @@ func (c *command) exitStatus() (int, bool) {
 	}
 }
 
+// kill ends the command with SIGKILL. Once something else may reap it
+// (Start has returned then), through os.Process (a pidfd), so that a
+// command reaped meanwhile is not mistaken for a new process with its pid.
+func (c *command) kill() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	c.killed = true
+	if c.reaper != reapOnClose {
+		c.cmd.Process.Kill()
+		return
+	}
+	unix.Kill(c.pid, unix.SIGKILL)
+}
+
 // close ends the command if it still runs (ebpftrace stopped first, or
 // failed), waits for it, and removes its cgroup. Processes the command
 // started and left running are left running, outside the cgroup.
@@ -420,8 +437,7 @@ func (c *command) close() {
 	case <-c.done:
 	default:
 		if c.pid > 0 {
-			c.killed = true
-			unix.Kill(c.pid, unix.SIGKILL)
+			c.kill()
 			switch c.reaper {
 			case reapOnClose:
 				for {
@@ -477,16 +493,14 @@ func (c *command) followToExit(ctx context.Context, beforeExit func()) error {
 		errs = append(errs, fmt.Errorf("start the command: %w", err))
 	}
 	if len(errs) > 0 {
-		c.killed = true
-		unix.Kill(c.pid, unix.SIGKILL)
+		c.kill()
 	}
 	ctxDone := ctx.Done()
 	for {
 		select {
 		case <-ctxDone:
 			ctxDone = nil
-			c.killed = true
-			unix.Kill(c.pid, unix.SIGKILL)
+			c.kill()
 		case ws, ok := <-stops:
 			if !ok {
 				return errors.Join(errs...)
@@ -501,8 +515,7 @@ func (c *command) followToExit(ctx context.Context, beforeExit func()) error {
 			}
 			if err := unix.PtraceCont(c.pid, int(sig)); err != nil && !errors.Is(err, unix.ESRCH) {
 				errs = append(errs, fmt.Errorf("continue the command: %w", err))
-				c.killed = true
-				unix.Kill(c.pid, unix.SIGKILL)
+				c.kill()
 			}
 		}
 	}
