@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	goruntime "runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -40,11 +41,12 @@ import (
 // the kernel decides at a system call's entry whether its tracepoint
 // fires.)
 //
-// Go's forkExec clones with CLONE_VFORK|CLONE_VM: until the exec, the
-// goroutine in cmd.Start cannot be preempted, so a garbage collection
-// that stops the world would wait for a child that waits for us. The
-// collector is off for those few milliseconds, and nothing else is done
-// in them.
+// Go's forkExec clones with CLONE_VFORK|CLONE_VM, as a raw system call:
+// until the exec, the goroutine in cmd.Start keeps its P and cannot be
+// preempted, so a garbage collection that stops the world would wait for
+// a child that waits for us, and with one P nothing else would run. The
+// collector is off for those few milliseconds, there are at least two
+// Ps, and nothing else is done in them.
 //
 // Where no cgroup can be made (no cgroup2 mounted, read-only, an old
 // kernel), the child is started under PTRACE_TRACEME before the probes
@@ -200,7 +202,15 @@ func (c *command) start(follow bool) error {
 // to the entry of its execve, moves it into the traced cgroup and lets it
 // go (with follow, through its execve, still traced).
 func (c *command) startInCgroup(follow bool) error {
-	// No garbage collection while the vfork child holds Start (see above).
+	// Until the exec, the goroutine in Start holds its P (it makes the
+	// vfork as a raw system call, never handing the P over) and must not
+	// be waited for: this goroutine needs another P to step the child, and
+	// no garbage collection may stop the world (see above). Every return
+	// below comes after the vfork is over: the child has exec'd or died.
+	if n := goruntime.GOMAXPROCS(0); n < 2 {
+		goruntime.GOMAXPROCS(2)
+		defer goruntime.GOMAXPROCS(n)
+	}
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	c.cmd = c.newCmd()
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: c.cg.startFD, Pdeathsig: syscall.SIGKILL}
@@ -443,6 +453,7 @@ func (c *command) close() {
 				for {
 					ws, err := wait4(c.pid)
 					if err != nil {
+						c.finish(1) // gone, status unknown
 						break
 					}
 					if ws.Exited() || ws.Signaled() {

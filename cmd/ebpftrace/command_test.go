@@ -45,7 +45,14 @@ func leftCgroups(t *testing.T, pid int) string {
 // a cgroup behind.
 func traceCommand(t *testing.T, args ...string) result {
 	t.Helper()
+	return traceCommandEnv(t, nil, args...)
+}
+
+// traceCommandEnv is traceCommand with env added to the environment.
+func traceCommandEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(bin.ebpftrace, args...)
+	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
@@ -256,4 +263,16 @@ func TestCommandWithoutCgroup(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "@count: 1000\n") {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
+}
+
+// TestCommandOneCPU: with one P (a one-CPU machine, GOMAXPROCS=1) the
+// command still starts: the goroutine that holds its P through the
+// vfork must not starve the one that steps the child to its exec.
+func TestCommandOneCPU(t *testing.T) {
+	needRoot(t)
+	one := []string{"GOMAXPROCS=1"}
+	r := traceCommandEnv(t, one, "-c", bin.syscaller+" getppid 10", "-e", `tracepoint("syscalls:sys_enter_getppid").count()`).mustSucceed(t)
+	wantLines(t, r, "@count: 10\n")
+	r = traceCommandEnv(t, one, "-c", bin.syscaller+" getppid 2", "-e", `tracepoint("syscalls:sys_enter_getppid").by(ustack).count()`).mustSucceed(t)
+	wantLines(t, r, "        main.main+", "]: 2\n")
 }
