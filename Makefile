@@ -26,6 +26,8 @@ bench: build
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./dsl/
+	$(GO) test -run '^$$' -fuzz FuzzScanPartial -fuzztime 30s ./dsl/
+	$(GO) test -run '^$$' -fuzz FuzzParseFlags -fuzztime 30s ./cmd/ebpftrace/
 	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 60s ./compiler/
 
 vet:

@@ -365,9 +365,10 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 			asm.LoadMem(asm.R0, asm.R0, 0, asm.DWord),
 			asm.JNE.Imm(asm.R0, 0, cc.exit))
 	}
-	if pb.env.PID != 0 && !t.noPIDFilter && !t.pidAttach {
-		g.call(asm.FnGetCurrentPidTgid)
-		g.emit(asm.RSh.Imm(asm.R0, 32), asm.JNE.Imm(asm.R0, int32(pb.env.PID), cc.exit))
+	if !t.noPIDFilter {
+		if err := pb.scopeFilter(cc); err != nil {
+			return nil, err
+		}
 	}
 	if t.std != nil {
 		if _, err := pb.helper(t); err != nil {
@@ -408,7 +409,7 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 		License:      "GPL",
 	}
 	at := t.attach
-	if !t.noPIDFilter {
+	if !t.noPIDFilter && pb.attachByPID() {
 		at.PID = pb.env.PID
 	}
 	pr := &Probe{Name: t.name, Program: name, Attach: at, Pos: src.Pos}

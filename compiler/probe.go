@@ -59,7 +59,7 @@ type target struct {
 	// noPIDFilter: the probe does not run in the traced process (begin,
 	// end, interval), so -p/-c must not filter it.
 	noPIDFilter bool
-	// pidAttach: the attachment itself is limited to the -p/-c process
+	// pidAttach: the attachment itself can be limited to the -p process
 	// (uprobes), so the program need not check the pid again.
 	pidAttach bool
 	// std is set on the targets of stdlib sources (probe_stdlib.go).
@@ -122,9 +122,24 @@ type Tracepoints interface {
 type Env struct {
 	// Tracepoints may be nil when the program uses none.
 	Tracepoints Tracepoints
+	// Exe is the executable of the -p process or the -c command, for the
+	// sources that watch one program (http.server()); "" with neither.
+	Exe string
 	// PID, when non-zero, limits every probe that runs in process context
-	// to that process (-p, -c).
+	// to that process (-p), and with FollowForks to it and the processes
+	// it starts. CgroupID, when set, takes precedence.
 	PID int
+	// CgroupID, when non-zero, limits every probe that runs in process
+	// context to the tasks of that cgroup v2, as the kernel's
+	// bpf_get_current_cgroup_id() names it: a -c command run in a cgroup
+	// made for it, and everything it starts. Uprobes then attach to every
+	// process of their binary and filter in the program.
+	CgroupID uint64
+	// FollowForks extends PID to every process that PID and its
+	// descendants start once the program is attached (-c where no cgroup
+	// can be made): the program keeps a map of traced pids, filled from
+	// sched:sched_process_fork and emptied at sched:sched_process_free.
+	FollowForks bool
 	// StartNs is CLOCK_MONOTONIC at start; `elapsed` counts from it.
 	StartNs uint64
 	// RingBufSize is the event ring buffer's size in bytes, a power of

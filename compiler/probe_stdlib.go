@@ -2,7 +2,6 @@ package compiler
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -76,20 +75,10 @@ func expandStdlib(env *Env, call *dsl.Call, src *pack.Source) ([]*target, error)
 		if path, err = resolveBinary(bin, env.PID); err != nil {
 			return nil, dsl.Errorf(pos, "%s: %v", call.Name, err)
 		}
-	case env.PID != 0:
-		// The traced process's own executable; through /proc when its
-		// path means nothing here (another mount namespace, deleted).
-		exe := fmt.Sprintf("/proc/%d/exe", env.PID)
-		p, err := os.Readlink(exe)
-		if err != nil {
-			return nil, dsl.Errorf(pos, "%s: the executable of process %d: %v", call.Name, env.PID, err)
-		}
-		path = p
-		if _, err := os.Stat(p); err != nil {
-			path = exe
-		}
+	case env.Exe != "":
+		path = env.Exe
 	default:
-		return nil, dsl.Errorf(pos, `%s needs the Go program to watch: %s("/path/to/binary"), or -p PID`, call.Name, call.Name)
+		return nil, dsl.Errorf(pos, `%s needs the Go program to watch: %s("/path/to/binary"), or -p PID, or -c CMD`, call.Name, call.Name)
 	}
 	tgt, err := src.Open(path)
 	if err != nil {

@@ -65,6 +65,10 @@ type Probe struct {
 	// its helper's program array.
 	Helper *Helper
 	Slot   int
+	// Internal marks a probe the user did not write (the programs that
+	// follow forks for Env.FollowForks): it is attached like the others
+	// but not counted among the user's probes.
+	Internal bool
 }
 
 // AttachKind says how the runtime attaches a probe.
@@ -101,7 +105,7 @@ type Attach struct {
 	Frequency uint64
 	// Symbol and Offsets place a uprobe: file offsets in Target, the
 	// function's entry, or each of its RET instructions on a Go return
-	// probe. PID limits it to one process (-p, -c).
+	// probe. PID limits it to one process (-p).
 	Symbol  string
 	Offsets []uint64
 	PID     int

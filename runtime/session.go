@@ -113,8 +113,17 @@ func (s *Session) UsesUserSymbols() bool {
 // be named after it has exited.
 func (s *Session) RememberProcess(pid int) { s.dec.user.Snapshot(pid) }
 
-// Attached is the number of probes in the kernel (begin and end excluded).
-func (s *Session) Attached() int { return len(s.links) }
+// Attached is the number of the user's probes in the kernel (begin, end
+// and internal probes excluded).
+func (s *Session) Attached() int {
+	n := len(s.links)
+	for _, pr := range s.prog.Probes {
+		if pr.Internal && n > 0 {
+			n--
+		}
+	}
+	return n
+}
 
 // Skipped lists the probes of wildcards and globs that could not attach
 // (others of the same source did).

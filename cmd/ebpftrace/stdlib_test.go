@@ -277,7 +277,7 @@ func TestStdlibErrors(t *testing.T) {
 	needRoot(t)
 	tests := []struct{ prog, want string }{
 		{`http.server("/bin/true").count()`, "<input>:1:13: /bin/true is not a Go program"},
-		{`http.server().count()`, `<input>:1:13: http.server needs the Go program to watch: http.server("/path/to/binary"), or -p PID`},
+		{`http.server().count()`, `<input>:1:13: http.server needs the Go program to watch: http.server("/path/to/binary"), or -p PID, or -c CMD`},
 		{`http.sever("/bin/true").count()`, "did you mean http.server?"},
 		{`http.server("/nonexistent").count()`, "/nonexistent: no such file"},
 	}
