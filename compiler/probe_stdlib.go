@@ -8,6 +8,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 
 	"github.com/ebpftrace/ebpftrace/dsl"
+	"github.com/ebpftrace/ebpftrace/internal/binpath"
 	"github.com/ebpftrace/ebpftrace/stdlib"
 	"github.com/ebpftrace/ebpftrace/stdlib/pack"
 )
@@ -72,7 +73,7 @@ func expandStdlib(env *Env, call *dsl.Call, src *pack.Source) ([]*target, error)
 			return nil, err
 		}
 		pos = call.Args[0].Position()
-		if path, err = resolveBinary(bin, env.PID); err != nil {
+		if path, err = binpath.Resolve(bin, env.PID); err != nil {
 			return nil, dsl.Errorf(pos, "%s: %v", call.Name, err)
 		}
 	case env.Exe != "":

@@ -8,7 +8,7 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 
-	"github.com/ebpftrace/ebpftrace/compiler"
+	"github.com/ebpftrace/ebpftrace/internal/binpath"
 	"github.com/ebpftrace/ebpftrace/internal/gobin"
 	"github.com/ebpftrace/ebpftrace/scripts"
 
@@ -215,7 +215,7 @@ func listUser(kind, rest string, verbose bool, stdout, stderr io.Writer) int {
 	if !ok || glob == "" {
 		glob = "*"
 	}
-	path, err := compiler.ResolveBinary(binName, 0)
+	path, err := binpath.Resolve(binName, 0)
 	if err != nil {
 		fmt.Fprintf(stderr, "ebpftrace: %v\n", err)
 		return 1

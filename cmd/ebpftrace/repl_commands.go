@@ -81,10 +81,10 @@ func (r *repl) help() {
 	for _, l := range strings.Split(strings.TrimSpace(replCommandsHelp), "\n") {
 		fmt.Fprintf(w, "  %s\n", l)
 	}
-	section("Probe sources", compiler.SourceDocs(), "")
-	section("Stages", compiler.StageDocs(), ".")
-	section("Values", compiler.ValueDocs(), "")
-	section("Functions", compiler.FuncDocs(), "")
+	section("Probe sources", compiler.Sources(), "")
+	section("Stages", compiler.Stages(), ".")
+	section("Values", compiler.Values(), "")
+	section("Functions", compiler.Functions(), "")
 	if len(r.bindings) > 0 {
 		fmt.Fprint(w, "\nBindings:\n")
 		for _, b := range r.bindings {

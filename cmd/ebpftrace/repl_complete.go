@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -89,7 +90,7 @@ func (r *repl) candidates(text, after string) (items []string, word string) {
 		case id == "args" && !byDot:
 			return withPrefix(r.argsFields(text[st.StatementStart():]), word, ""), word
 		case depth == 0 && (strings.HasSuffix(obj, ")") || id != "" && !byDot && r.isChain(id)):
-			for _, d := range compiler.StageDocs() {
+			for _, d := range compiler.Stages() {
 				items = appendIf(items, word, callText(d))
 			}
 			return items, word
@@ -136,7 +137,7 @@ func withPrefix(names []string, prefix, suffix string) []string {
 // and the bound chains.
 func (r *repl) sourceItems(word string) []string {
 	var items []string
-	for _, d := range compiler.SourceDocs() {
+	for _, d := range compiler.Sources() {
 		s := d.Name
 		if i := strings.IndexByte(d.Usage, '('); i >= 0 {
 			switch rest := d.Usage[i+1:]; {
@@ -161,14 +162,14 @@ func (r *repl) sourceItems(word string) []string {
 // valueItems are the built-in values and functions and the bound values.
 func (r *repl) valueItems(word string) []string {
 	var items []string
-	for _, d := range compiler.ValueDocs() {
+	for _, d := range compiler.Values() {
 		if d.Name == "args" {
 			items = appendIf(items, word, "args.")
 			continue
 		}
 		items = appendIf(items, word, d.Name)
 	}
-	for _, d := range compiler.FuncDocs() {
+	for _, d := range compiler.Functions() {
 		items = appendIf(items, word, callText(d))
 	}
 	for _, b := range r.bindings {
@@ -294,12 +295,46 @@ func (r *repl) argsFields(stmt string) []string {
 	if f, ok := r.argsCache[src]; ok {
 		return f
 	}
-	f, err := compiler.ProbeArgs(r.cenv, src)
+	f, err := probeFields(r.cenv, src)
 	if err != nil {
 		return nil
 	}
 	r.argsCache[src] = f
 	return f
+}
+
+// maxArgsProbes bounds the probes probeFields reads when a source matches
+// many (a glob such as "syscalls:*").
+const maxArgsProbes = 64
+
+// probeFields lists the fields of args that a probe source (its text)
+// offers, in order: with a glob, the fields all its probes have.
+func probeFields(env *compiler.Env, source string) ([]string, error) {
+	e, err := dsl.ParseExpr("<completion>", source)
+	if err != nil {
+		return nil, err
+	}
+	call, ok := e.(*dsl.Call)
+	if !ok {
+		return nil, fmt.Errorf("%s is not a probe source call", source)
+	}
+	probes, err := compiler.Describe(env, call, maxArgsProbes)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for i, p := range probes {
+		var these []string
+		for _, a := range p.Args {
+			these = append(these, a.Name)
+		}
+		if i == 0 {
+			names = these
+			continue
+		}
+		names = slices.DeleteFunc(names, func(s string) bool { return !slices.Contains(these, s) })
+	}
+	return names, nil
 }
 
 // sourceOf returns the text of the probe source call that stmt starts
