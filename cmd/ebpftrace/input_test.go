@@ -49,6 +49,15 @@ func TestHugePrograms(t *testing.T) {
 			}
 		})
 	}
+	// 17000 and 17001 negations: every jump of the generated code stays
+	// in range, and the answers are right.
+	for n, want := range map[int]string{17000: "@count: 7\n", 17001: "@count: 0\n"} {
+		f := script("not.ebt", open+".filter("+strings.Repeat("!", n)+"pid).count()\n")
+		r := trace(t, "", "-c", bin.syscaller+" getppid 7", f).mustSucceed(t)
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("%d negations: want %q:\n%s", n, want, r.stdout)
+		}
+	}
 	sum := strings.Repeat("pid+", 2999) + "pid"
 	r := trace(t, "", "--duration", "100ms", "-e", open+".filter(pid == "+sum+").count()").mustSucceed(t)
 	if !strings.Contains(r.stdout, "@count: 0") {
