@@ -140,6 +140,10 @@ func uprobeTarget(b *gobin.Binary, path string, f gobin.Func, ret bool) (*target
 			if res, err := b.Results(f.Name); err == nil && len(res) > 0 {
 				t.retval = goParamField(b, res[0], goArgRegs, "retval")
 				t.retval.name = "retval"
+				// At a return, args are the results, by name (~r0,
+				// ~r1… when unnamed): retval is the first.
+				fn := f.Name
+				t.argsFn = func() ([]*argField, error) { return goResults(b, fn) }
 			}
 		}
 	case ret:
@@ -185,6 +189,19 @@ func goArgs(b *gobin.Binary, fn string) ([]*argField, error) {
 	}
 	var out []*argField
 	for _, p := range params {
+		out = append(out, goParamField(b, p, goArgRegs, "args."+p.Name))
+	}
+	return out, nil
+}
+
+// goResults types a Go function's results at its RET instructions.
+func goResults(b *gobin.Binary, fn string) ([]*argField, error) {
+	res, err := b.Results(fn)
+	if err != nil {
+		return nil, err
+	}
+	var out []*argField
+	for _, p := range res {
 		out = append(out, goParamField(b, p, goArgRegs, "args."+p.Name))
 	}
 	return out, nil
