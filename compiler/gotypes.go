@@ -492,13 +492,28 @@ func typeText(e dsl.Expr) (string, bool) {
 	return "", false
 }
 
+// typeNamePos is where the name of a cast's type starts, after its '*'.
+func typeNamePos(e dsl.Expr) dsl.Pos {
+	for range 64 {
+		switch x := e.(type) {
+		case *dsl.Binary:
+			e = x.X
+			continue
+		case *dsl.Unary:
+			return x.X.Position()
+		}
+		break
+	}
+	return e.Position()
+}
+
 // checkAnyCast types (*T)(p): T a type of the traced binary (Go, or C
 // with DWARF) on a user probe, else a kernel type from BTF. Applied to a
 // Go interface value, (*T)(x) is the type assertion x.(*T): the value it
 // holds when its dynamic type is *T (or T, stored behind the pointer),
 // nil otherwise.
 func (cc *chainCtx) checkAnyCast(e *dsl.Call, name string) (*Type, error) {
-	namePos := e.Fun.(*dsl.Paren).X.Position()
+	namePos := typeNamePos(e.Fun.(*dsl.Paren).X)
 	elem := name[1:]
 	if len(e.Args) != 1 {
 		return nil, dsl.Errorf(e.Pos, "a cast takes one value: (%s)(p)", name)

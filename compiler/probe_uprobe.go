@@ -56,6 +56,11 @@ func expandUprobe(ret bool) func(*Env, *dsl.Call) ([]*target, error) {
 		if err != nil {
 			return nil, dsl.Errorf(call.Args[0].Position(), "%s: %v", call.Name, err)
 		}
+		if env.PID != 0 {
+			if err := checkMapped(env.PID, path); err != nil {
+				return nil, dsl.Errorf(call.Args[0].Position(), "%s: %v", call.Name, err)
+			}
+		}
 		b, err := gobin.Open(path)
 		if err != nil {
 			return nil, dsl.Errorf(call.Args[0].Position(), "%s: %v", call.Name, err)
