@@ -335,3 +335,21 @@ s.by(ustack).count().as("stacks")
 		}
 	})
 }
+
+// TestCValues: a C function's parameters and result typed from DWARF
+// (gcc -g): struct fields through pointers, a negative int result; and
+// without DWARF, the conversions that say what the register holds.
+func TestCValues(t *testing.T) {
+	needRoot(t)
+	needWorker(t)
+	withG := filepath.Join(bin.dir, "worker-g")
+	if out, err := exec.Command("gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-o", withG, "../../examples/cworker/worker.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc -g: %v\n%s", err, out)
+	}
+	r := trace(t, "", "-c", withG+" jobs 3", "-e", fmt.Sprintf(`uretprobe(%[1]q, "job_status").print("ret %%d %%u", retval, retval)
+uprobe(%[1]q, "job_status").print("job %%d %%s %%d base=%%d prev=%%s", args.j.id, str(args.j.name), args.j.prio, args.base, str(args.j.next.name))`, withG)).mustSucceed(t)
+	wantLines(t, r, "job 0 even 100 base=0 prev=\nret -100 4294967196\n", "job 1 odd 101 base=0 prev=even\nret -101 4294967195\n",
+		"job 2 even 102 base=0 prev=odd\nret -102 4294967194\n")
+	r = trace(t, "", "-c", bin.worker+" jobs 1", "-e", fmt.Sprintf(`uretprobe(%q, "job_status").print("ret %%d %%d %%x %%u", retval, int32(retval), uint32(retval), int32(retval))`, bin.worker)).mustSucceed(t)
+	wantLines(t, r, "ret 4294967196 -100 ffffff9c 4294967196\n")
+}
