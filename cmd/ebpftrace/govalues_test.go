@@ -353,3 +353,28 @@ uprobe(%[1]q, "job_status").print("job %%d %%s %%d base=%%d prev=%%s", args.j.id
 	r = trace(t, "", "-c", bin.worker+" jobs 1", "-e", fmt.Sprintf(`uretprobe(%q, "job_status").print("ret %%d %%d %%x %%u", retval, int32(retval), uint32(retval), int32(retval))`, bin.worker)).mustSucceed(t)
 	wantLines(t, r, "ret 4294967196 -100 ffffff9c 4294967196\n")
 }
+
+// TestListGo: -lv on Go binaries gives each parameter's type and
+// registers (results on uretprobe), says what to do without DWARF, lists
+// a generic function once, and a mistyped name suggests the real one.
+func TestListGo(t *testing.T) {
+	needRoot(t)
+	dw := buildHTTPServer(t, "dwarf", "")
+	st := buildHTTPServer(t, "stripped", "", "-ldflags=-s -w")
+	r := trace(t, "", "-lv", "uprobe:"+dw+":net/http.serverHandler.ServeHTTP").mustSucceed(t)
+	wantLines(t, r, "uprobe:"+dw+":net/http.serverHandler.ServeHTTP\n    sh net/http.serverHandler  // rax\n    rw net/http.ResponseWriter  // rbx rcx; prints its dynamic type's name; read the value it holds as one: (*T)(args.rw)\n    req *net/http.Request  // rdi\n")
+	r = trace(t, "", "-lv", "uretprobe:"+dw+":net/http.(*conn).readRequest").mustSucceed(t)
+	wantLines(t, r, "    w (retval) *net/http.response  // rax\n    err error  // rbx rcx;")
+	r = trace(t, "", "-lv", "uprobe:"+st+":net/http.serverHandler.ServeHTTP").mustSucceed(t)
+	if !strings.Contains(r.stderr, "has no DWARF") || !strings.Contains(r.stderr, "(*net/http.Request)(arg3)") {
+		t.Errorf("-lv on a stripped binary: stderr %q", r.stderr)
+	}
+	r = trace(t, "", "-l", "uprobe:"+dw+":crypto/ecdsa.parseRawPrivateKey*").mustSucceed(t)
+	if !regexp.MustCompile(`^uprobe:\S+:crypto/ecdsa\.parseRawPrivateKey\[\*\]\n    // generic: \d+ instantiations, this pattern probes them all\n$`).MatchString(r.stdout) {
+		t.Errorf("generic instantiations are not listed once:\n%s", r.stdout)
+	}
+	r = trace(t, "", "-l", "uprobe:"+dw+":net/http.serverHandler.ServeHTP")
+	if r.code == 0 || !strings.Contains(r.stderr, "did you mean net/http.serverHandler.ServeHTTP") {
+		t.Errorf("a mistyped name: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
