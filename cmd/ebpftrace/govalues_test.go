@@ -378,3 +378,18 @@ func TestListGo(t *testing.T) {
 		t.Errorf("a mistyped name: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestGo118: goid and the caller frame on Debian's go-md2man, a stripped
+// go1.18.3 binary: main.main runs on goroutine 1, called by runtime.main.
+func TestGo118(t *testing.T) {
+	needRoot(t)
+	const md2man = "/usr/bin/go-md2man"
+	if _, err := os.Stat(md2man); err != nil {
+		t.Skipf("skipped: %s is not installed (apt-get install go-md2man)", md2man)
+	}
+	in := filepath.Join(t.TempDir(), "x.md")
+	os.WriteFile(in, []byte("# x\n"), 0o644)
+	r := trace(t, "", "-c", md2man+" -in "+in+" -out "+in+".1", "-e", fmt.Sprintf(`uprobe(%[1]q, "main.main").print("goid %%d", goid)
+uprobe(%[1]q, "main.main").by(ustack).count()`, md2man)).mustSucceed(t)
+	wantLines(t, r, "goid 1\n", "        main.main+", "\n        runtime.main+")
+}
