@@ -165,8 +165,12 @@ func (d *decoder) Name(s sink.Symbol) string {
 type goBool bool
 
 func (b goBool) Format(f fmt.State, verb rune) {
-	if verb == 'v' || verb == 's' || verb == 't' || verb == 'q' {
-		fmt.Fprintf(f, fmt.FormatString(f, verb), bool(b))
+	switch verb {
+	case 'v', 's', 't':
+		fmt.Fprintf(f, fmt.FormatString(f, 'v'), bool(b))
+		return
+	case 'q':
+		fmt.Fprintf(f, fmt.FormatString(f, 'q'), fmt.Sprint(bool(b)))
 		return
 	}
 	n := 0
