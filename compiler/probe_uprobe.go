@@ -194,6 +194,8 @@ func goArgs(b *gobin.Binary, fn string) ([]*argField, error) {
 	}
 	var out []*argField
 	for _, p := range params {
+		// Blank parameters are ~p0, ~p1… in DWARF: args.p0, args.p1.
+		p.Name = strings.TrimPrefix(p.Name, "~")
 		out = append(out, goParamField(b, p, goArgRegs, "args."+p.Name))
 	}
 	return out, nil
@@ -207,6 +209,8 @@ func goResults(b *gobin.Binary, fn string) ([]*argField, error) {
 	}
 	var out []*argField
 	for _, p := range res {
+		// Unnamed results are ~r0, ~r1… in DWARF: args.r0, args.r1.
+		p.Name = strings.TrimPrefix(p.Name, "~")
 		out = append(out, goParamField(b, p, goArgRegs, "args."+p.Name))
 	}
 	return out, nil
