@@ -242,37 +242,25 @@ func (cc *chainCtx) resolvePointee(e *dsl.Selector, t *Type) error {
 	return nil
 }
 
-// checkCast types (*T)(p): p read as a pointer to the kernel struct T.
-func (cc *chainCtx) checkCast(e *dsl.Call, u *dsl.Unary) (*Type, error) {
-	var name string
-	switch n := u.X.(type) {
-	case *dsl.Ident:
-		name = n.Name
-	default:
-		return nil, dsl.Errorf(u.X.Position(), "a cast names a kernel type: (*task_struct)(p)")
-	}
-	if len(e.Args) != 1 {
-		return nil, dsl.Errorf(e.Pos, "a cast takes one value: (*%s)(p)", name)
-	}
-	at, err := cc.typeOf(e.Args[0])
-	if err != nil {
-		return nil, err
-	}
-	if !at.isScalar() {
-		return nil, dsl.Errorf(e.Args[0].Position(), "cannot cast %s to a pointer", at)
-	}
-	spec, err := cc.env.kernelBTF(u.X.Position(), "a cast to a kernel type")
+// checkCast types (*T)(p): p read as a pointer to the kernel struct T,
+// named at namePos. p has been checked to be a number.
+func (cc *chainCtx) checkCast(e *dsl.Call, name string, namePos dsl.Pos) (*Type, error) {
+	spec, err := cc.env.kernelBTF(namePos, "a cast to a kernel type")
 	if err != nil {
 		return nil, err
 	}
 	t, err := lookupStruct(spec, strings.TrimPrefix(strings.TrimPrefix(name, "struct_"), "union_"))
 	if err != nil {
-		e := dsl.Errorf(u.X.Position(), "the kernel has no type %q", name)
+		e := dsl.Errorf(namePos, "the kernel has no type %q", name)
 		e.Hint = dsl.DidYouMean(name, structNames(spec, name))
+		if cc.t.bin != nil {
+			e.Msg = fmt.Sprintf("neither %s nor the kernel has a type %q", cc.t.bin.Path, name)
+		}
 		return nil, e
 	}
 	// A user pointer, or a number on a probe whose addresses are user
 	// addresses, points into user memory.
+	at := cc.types[e.Args[0]]
 	user := at.User || cc.t.userPtrs && at.Kind == TInt
 	return &Type{Kind: TPtr, Size: 8, CType: cTypeName(t) + " *", btf: t, User: user}, nil
 }

@@ -55,6 +55,9 @@ type chainCtx struct {
 	latency int16
 	agg     *Aggregation // the last aggregation, for as/every/top
 	exit    string       // label that ends the program
+	// gostate holds the places of values typed from a traced binary
+	// (gotypes.go); nil until a chain reads one.
+	gostate *goState
 }
 
 // Compile checks and compiles a parsed program for env.

@@ -89,8 +89,10 @@ func (cc *chainCtx) check(e dsl.Expr) (*Type, error) {
 				return tBool, nil
 			}
 			return &Type{Kind: TInt, Size: 8, Signed: e.Op == "-" || t.Signed}, nil
+		case "*":
+			return cc.checkDeref(e, t)
 		default:
-			return nil, dsl.Errorf(e.Pos, "operator %s is not supported here (pointer dereference needs a BTF type: (*T)(p))", e.Op)
+			return nil, dsl.Errorf(e.Pos, "operator %s is not supported here", e.Op)
 		}
 	case *dsl.Binary:
 		return cc.checkBinary(e)
@@ -152,16 +154,6 @@ func isArgs(e dsl.Expr) bool {
 	return ok && id.Name == "args"
 }
 
-// castOf returns the `*T` of a cast (*T)(p), or nil.
-func castOf(e *dsl.Call) *dsl.Unary {
-	if p, ok := e.Fun.(*dsl.Paren); ok {
-		if u, ok := p.X.(*dsl.Unary); ok && u.Op == "*" {
-			return u
-		}
-	}
-	return nil
-}
-
 func (cc *chainCtx) checkSelector(e *dsl.Selector) (*Type, error) {
 	if isArgs(e.X) {
 		if _, err := cc.typeOf(e.X); err != nil {
@@ -176,11 +168,20 @@ func (cc *chainCtx) checkSelector(e *dsl.Selector) (*Type, error) {
 			}
 			return nil, err
 		}
+		if a.unreadable != "" {
+			return nil, dsl.Errorf(e.SelPos, "%s", a.unreadable)
+		}
+		if a.gv != nil {
+			cc.setGoVal(e, a.gv)
+		}
 		return a.typ, nil
 	}
 	t, err := cc.typeOf(e.X)
 	if err != nil {
 		return nil, err
+	}
+	if t.gt != nil {
+		return cc.checkGoSelector(e, t)
 	}
 	return cc.checkBTFSelector(e, t)
 }
@@ -189,6 +190,9 @@ func (cc *chainCtx) checkIndex(e *dsl.Index) (*Type, error) {
 	t, err := cc.typeOf(e.X)
 	if err != nil {
 		return nil, err
+	}
+	if t.gt != nil {
+		return cc.checkGoIndex(e, t)
 	}
 	if t.arrayLen == 0 {
 		return nil, dsl.Errorf(e.Pos, "%s is %s, not an array", dsl.ExprString(e.X), t)
@@ -233,6 +237,18 @@ func (cc *chainCtx) checkBinary(e *dsl.Binary) (*Type, error) {
 	case "==", "!=", "<", "<=", ">", ">=", "&&", "||":
 		return tBool, nil
 	case "+", "-", "*", "/", "%", "&", "|", "^", "&^", "<<", ">>":
+		// As in Go, a constant takes the type of the other side:
+		// uint32(x) + 1 stays unsigned.
+		_, xc := e.X.(*dsl.IntLit)
+		_, yc := e.Y.(*dsl.IntLit)
+		switch {
+		case e.Op == "<<" || e.Op == ">>":
+			return &Type{Kind: TInt, Size: 8, Signed: x.Signed}, nil
+		case yc && !xc:
+			return &Type{Kind: TInt, Size: 8, Signed: x.Signed}, nil
+		case xc && !yc:
+			return &Type{Kind: TInt, Size: 8, Signed: y.Signed}, nil
+		}
 		return &Type{Kind: TInt, Size: 8, Signed: x.Signed || y.Signed}, nil
 	}
 	return nil, dsl.Errorf(e.OpPos, "unknown operator %s", e.Op)
@@ -240,8 +256,8 @@ func (cc *chainCtx) checkBinary(e *dsl.Binary) (*Type, error) {
 
 func (cc *chainCtx) checkCall(e *dsl.Call) (*Type, error) {
 	if e.Name == "" {
-		if u := castOf(e); u != nil {
-			return cc.checkCast(e, u)
+		if name, ok := castName(e); ok {
+			return cc.checkAnyCast(e, name)
 		}
 		return nil, dsl.Errorf(e.Pos, "%s is not a function", dsl.ExprString(e.Fun))
 	}
@@ -269,6 +285,9 @@ func (cc *chainCtx) checkCall(e *dsl.Call) (*Type, error) {
 func (cc *chainCtx) genScalar(e dsl.Expr) val {
 	g := cc.g
 	t := cc.types[e]
+	if gv := cc.goValAt(e); gv != nil {
+		return cc.genGoScalar(e, gv)
+	}
 	switch e := e.(type) {
 	case *dsl.IntLit:
 		v := g.newVal()
@@ -344,8 +363,8 @@ func (cc *chainCtx) genScalar(e dsl.Expr) val {
 		}
 		return cc.genArith(e)
 	case *dsl.Call:
-		if castOf(e) != nil {
-			return cc.genScalar(e.Args[0])
+		if _, ok := castName(e); ok {
+			return cc.genCast(e)
 		}
 		return builtinFuncs[e.Name].gen(cc, e)
 	}
@@ -658,6 +677,10 @@ func (cc *chainCtx) endStringCompare(op, ne, onFalse string, mark int) {
 func (cc *chainCtx) genMem(e dsl.Expr, dst mem) {
 	g := cc.g
 	t := cc.types[e]
+	if gv := cc.goValAt(e); gv != nil {
+		cc.genGoStringTo(e, gv, t.Size, dst)
+		return
+	}
 	switch e := e.(type) {
 	case *dsl.Paren:
 		cc.genMem(e.X, dst)
@@ -685,11 +708,6 @@ func (cc *chainCtx) genMem(e dsl.Expr, dst mem) {
 			return
 		}
 		a := cc.t.arg(e.Sel)
-		if a.goStringLen != 0 {
-			cc.genGoString(func(r asm.Register) { g.emit(asm.LoadMem(r, regCtx, int16(a.off), asm.DWord)) },
-				func(r asm.Register) { g.emit(asm.LoadMem(r, regCtx, int16(a.goStringLen), asm.DWord)) }, t.Size, dst)
-			return
-		}
 		g.addr(dst, asm.R1)
 		g.movImm(asm.R2, int64(t.Size))
 		// A fixed array holds a string up to its first NUL; what follows

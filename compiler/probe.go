@@ -8,6 +8,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/ebpftrace/ebpftrace/dsl"
+	"github.com/ebpftrace/ebpftrace/internal/gobin"
 	"github.com/ebpftrace/ebpftrace/internal/tracefs"
 	"github.com/ebpftrace/ebpftrace/stdlib"
 )
@@ -67,6 +68,20 @@ type target struct {
 	// skipped, on the first target of a glob, are the matches that could
 	// not be probed; the program warns about them.
 	skipped []*dsl.Error
+	// bin is the traced binary of a user probe, whose types casts and
+	// args use; nil elsewhere.
+	bin *gobin.Binary
+	// vaddrs are the virtual addresses (in the file) of each attach
+	// offset, from which a PIE's load bias is computed (gotypes.go).
+	vaddrs []uint64
+	// isGo marks a user probe on a Go binary; goidErr says why its goid
+	// is unknown when goidOff is -1.
+	isGo    bool
+	goidErr error
+	// atEntry: the probe fires before the function pushed a frame (its
+	// entry, or a Go function's RET), so a frame-pointer walk misses the
+	// caller, whose return address is at [RSP].
+	atEntry bool
 }
 
 // argField is one field of `args`.
@@ -75,9 +90,11 @@ type argField struct {
 	typ     *Type
 	off     int  // offset in the context
 	dataLoc bool // __data_loc: a u32 (len<<16 | offset) locating the bytes
-	// goStringLen, when non-zero, is the context offset of a Go string's
-	// length; off then holds its data pointer.
-	goStringLen int
+	// gv, when set, locates a value typed from the binary's debug
+	// information (gotypes.go); typ was made from its type.
+	gv *goVal
+	// unreadable, when set, is why the field cannot be read.
+	unreadable string
 	// slot: the context holds the value as a 64-bit word (registers, raw
 	// tracepoint and fentry arguments); read 8 bytes and narrow.
 	slot bool

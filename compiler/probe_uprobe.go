@@ -51,6 +51,11 @@ func expandUprobe(ret bool) func(*Env, *dsl.Call) ([]*target, error) {
 		if err != nil {
 			return nil, dsl.Errorf(call.Args[0].Position(), "%s: %v", call.Name, err)
 		}
+		if env.PID != 0 {
+			if err := checkMapped(env.PID, path); err != nil {
+				return nil, dsl.Errorf(call.Args[0].Position(), "%s: %v", call.Name, err)
+			}
+		}
 		b, err := gobin.Open(path)
 		if err != nil {
 			return nil, dsl.Errorf(call.Args[0].Position(), "%s: %v", call.Name, err)
@@ -111,8 +116,12 @@ func uprobeTarget(b *gobin.Binary, path string, f gobin.Func, ret bool) (*target
 		goidOff:   -1,
 		pidAttach: true,
 		userPtrs:  true,
+		bin:       b,
+		isGo:      b.IsGo,
+		// At the entry nothing is pushed yet; at a Go function's RET
+		// its frame is popped. A kernel uretprobe fires in the caller.
+		atEntry: !ret || b.IsGo,
 	}
-	regs := cArgRegs
 	if b.IsGo && !ret {
 		// Past the stack check, so a call that grows the stack fires once.
 		off, err := b.BodyOffset(f)
@@ -122,9 +131,11 @@ func uprobeTarget(b *gobin.Binary, path string, f gobin.Func, ret bool) (*target
 		t.attach.Offsets = []uint64{off}
 	}
 	if b.IsGo {
-		regs = goArgRegs
-		if off, err := b.GoidOffset(); err == nil {
+		off, err := b.GoidOffset()
+		if err == nil {
 			t.goidOff = off
+		} else {
+			t.goidErr = fmt.Errorf("%s (%s): %w", path, b.GoVersion, err)
 		}
 	}
 	switch {
@@ -138,27 +149,52 @@ func uprobeTarget(b *gobin.Binary, path string, f gobin.Func, ret bool) (*target
 		}
 		t.attach.Offsets = offs
 		t.retval = &argField{name: "retval", typ: tInt64, off: goArgRegs[0], slot: true}
-		if res, err := b.Results(f.Name); err == nil && len(res) > 0 && len(res[0].Regs) == 1 {
-			t.retval.typ = goParamType(res[0])
+		if b.HasDWARF {
+			if res, err := b.Results(f.Name); err == nil && len(res) > 0 {
+				t.retval = goParamField(b, res[0], goArgRegs, "retval")
+				t.retval.name = "retval"
+				// At a return, args are the results, by name (~r0,
+				// ~r1… when unnamed): retval is the first.
+				fn := f.Name
+				t.argsFn = func() ([]*argField, error) { return goResults(b, fn) }
+			}
 		}
 	case ret:
 		t.attach.Kind = AttachUretprobe
 		t.retval = &argField{name: "retval", typ: tInt64, off: ptRegsAX, slot: true}
+		if b.HasDWARF {
+			if _, res, err := b.CSignature(f.Name); err == nil && res != nil {
+				t.retval = goParamField(b, *res, []int{ptRegsAX, ptRegsDX}, "retval")
+				t.retval.name = "retval"
+			}
+		}
 	default:
-		t.argOffs = regs
+		t.argOffs = cArgRegs
 		fn := f.Name
 		switch {
 		case b.IsGo && b.HasDWARF:
+			t.argOffs = goArgRegs
 			t.argsFn = func() ([]*argField, error) { return goArgs(b, fn) }
 		case b.IsGo:
-			t.argsErr = fmt.Errorf("%s has no DWARF (built with -ldflags=-w or stripped), so its parameters have no names: read them as arg0…arg8 (Go's register ABI: RAX RBX RCX RDI RSI R8 R9 R10 R11; a string is two: pointer, length)", path)
+			t.argOffs = goArgRegs
+			t.argsErr = fmt.Errorf("%s has no DWARF (built with -ldflags=-w or stripped), so its parameters have no names: read them as arg0…arg8 (Go's register ABI: RAX RBX RCX RDI RSI R8 R9 R10 R11; a string is two: pointer, length), and follow pointers as a type the binary's runtime type descriptors know: (*net/http.Request)(arg3).URL.Path", path)
+		case b.HasDWARF:
+			t.argsFn = func() ([]*argField, error) { return cArgs(b, fn) }
 		}
+	}
+	for _, off := range t.attach.Offsets {
+		// The address of each attach offset in the file, for the load
+		// bias of a PIE.
+		t.vaddrs = append(t.vaddrs, f.Addr+off-f.Offset)
 	}
 	return t, nil
 }
 
+// ptRegsDX is RDX's offset in struct pt_regs, a C result's second word.
+const ptRegsDX = 96
+
 // goArgs types a Go function's parameters from DWARF, each read from the
-// registers the register ABI put it in.
+// registers the register ABI put it in, or from the stack.
 func goArgs(b *gobin.Binary, fn string) ([]*argField, error) {
 	params, err := b.Params(fn)
 	if err != nil {
@@ -166,34 +202,44 @@ func goArgs(b *gobin.Binary, fn string) ([]*argField, error) {
 	}
 	var out []*argField
 	for _, p := range params {
-		if p.OnStack || len(p.Regs) == 0 {
-			continue // passed in memory: not readable from registers
-		}
-		a := &argField{name: p.Name, off: goArgRegs[p.Regs[0]], slot: true, typ: goParamType(p)}
-		switch {
-		case p.Kind == gobin.KindString && len(p.Regs) == 2:
-			a.goStringLen = goArgRegs[p.Regs[1]]
-			a.typ = &Type{Kind: TString, Size: defaultStrLen, CType: "string"}
-		case len(p.Regs) != 1 || p.Kind == gobin.KindFloat:
-			continue // slices, interfaces, structs, floats: read their words as arg0…arg8
-		}
-		out = append(out, a)
+		// Blank parameters are ~p0, ~p1… in DWARF: args.p0, args.p1.
+		p.Name = strings.TrimPrefix(p.Name, "~")
+		out = append(out, goParamField(b, p, goArgRegs, "args."+p.Name))
 	}
 	return out, nil
 }
 
-// goParamType is our type for a one-register Go value.
-func goParamType(p gobin.Param) *Type {
-	size := p.Size
-	if size < 1 || size > 8 {
-		size = 8
+// goResults types a Go function's results at its RET instructions.
+func goResults(b *gobin.Binary, fn string) ([]*argField, error) {
+	res, err := b.Results(fn)
+	if err != nil {
+		return nil, err
 	}
-	switch p.Kind {
-	case gobin.KindInt:
-		return &Type{Kind: TInt, Size: size, Signed: true, CType: p.Type}
-	case gobin.KindPointer:
-		return &Type{Kind: TPtr, Size: 8, User: true, CType: p.Type}
-	default:
-		return &Type{Kind: TInt, Size: size, CType: p.Type}
+	var out []*argField
+	for _, p := range res {
+		// Unnamed results are ~r0, ~r1… in DWARF: args.r0, args.r1.
+		p.Name = strings.TrimPrefix(p.Name, "~")
+		out = append(out, goParamField(b, p, goArgRegs, "args."+p.Name))
 	}
+	return out, nil
+}
+
+// cArgs types a C function's parameters from DWARF.
+func cArgs(b *gobin.Binary, fn string) ([]*argField, error) {
+	params, _, err := b.CSignature(fn)
+	if err != nil {
+		return nil, err
+	}
+	var out []*argField
+	for i, p := range params {
+		if p.Name == "" {
+			p.Name = fmt.Sprintf("arg%d", i)
+		}
+		a := goParamField(b, p, cArgRegs, "args."+p.Name)
+		if !p.OnStack && len(p.Pieces) == 0 && a.unreadable == "" {
+			a.unreadable = fmt.Sprintf("args.%s is %s, passed where ebpftrace does not follow the ABI (after a struct with floating-point members): read arg0…arg5", p.Name, p.Type)
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }

@@ -109,6 +109,10 @@ type Attach struct {
 	Symbol  string
 	Offsets []uint64
 	PID     int
+	// Cookies, when set, are the BPF cookies of each of Offsets (the
+	// offset's address in the file, from which a program attached at
+	// several places computes a PIE's load bias).
+	Cookies []uint64
 }
 
 // EventKind says what a ring buffer record is.
@@ -158,8 +162,14 @@ type Field struct {
 	// Show says how to present the value: "" as it is, "ksym"/"usym"
 	// (an address as a symbol; usym carries the pid in the next 8 bytes),
 	// "ipv4"/"ipv6" (ntop), "kstack"/"ustack" (a stack id; ustack's high
-	// 32 bits are the pid), "probe" (an index into Program.ProbeNames).
+	// 32 bits are the pid; a 16-byte ustack has the caller's return
+	// address in its second word, to show as the second frame), "probe"
+	// (an index into Program.ProbeNames), "bool" (a Go or C bool: true or
+	// false), "gotype" (the address, in Binary's file, of a Go interface's
+	// dynamic type's runtime descriptor, shown as the type's name; 0 is nil).
 	Show string
+	// Binary is the traced binary a "gotype" value belongs to.
+	Binary string
 }
 
 // Aggregation describes one aggregation map. Values are per-CPU, laid out

@@ -873,7 +873,7 @@ func TestUprobeErrors(t *testing.T) {
 func TestListUprobe(t *testing.T) {
 	needRoot(t)
 	r := trace(t, "", "-lv", "uprobe:"+bin.gocalls+":main.*").mustSucceed(t)
-	wantLines(t, r, "uprobe:"+bin.gocalls+":main.add\n    a int\n    b int\n", "uprobe:"+bin.gocalls+":main.greet\n    name string\n")
+	wantLines(t, r, "uprobe:"+bin.gocalls+":main.add\n    a int  // rax\n    b int  // rbx\n", "uprobe:"+bin.gocalls+":main.greet\n    name string  // rax rbx; pointer, length\n")
 	r = trace(t, "", "-l", "uprobe:libc:getppid").mustSucceed(t)
 	if !strings.HasSuffix(strings.TrimSpace(r.stdout), "libc.so.6:getppid") {
 		t.Errorf("-l uprobe:libc:getppid: %q", r.stdout)
