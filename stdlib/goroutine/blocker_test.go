@@ -14,7 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+
 	"github.com/ebpftrace/ebpftrace/internal/symbolize"
+	"github.com/ebpftrace/ebpftrace/stdlib/pack"
 )
 
 // The example's settings in the tests: blocks of each kind, and how long
@@ -234,4 +238,75 @@ func traceBlocker(t *testing.T, bin string) {
 		t.Logf("%s: %v; stacks %v", k.kind, g.reasons, g.stacks)
 	}
 	t.Logf("%d events from %s (%s)", len(events), tr.target.GoVersion, tr.target.FactsFrom)
+}
+
+// TestProgramStackMap loads the helper with a stack map made as the
+// compiler makes its own (compiler/stacks.go) in place of ebt_std_stacks,
+// as a runtime does so that the events' stack ids and the program's
+// ustack values index one map: the stacks of the example's blocks are
+// then in that map.
+func TestProgramStackMap(t *testing.T) {
+	needRoot(t)
+	bin := build(t, "blocker", variants[0], t.TempDir())
+	stacks, err := ebpf.NewMap(&ebpf.MapSpec{Name: "ebt_stacks", Type: ebpf.StackTrace,
+		KeySize: 4, ValueSize: 8 * 127, MaxEntries: 16384})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stacks.Close()
+	target, err := Blocked().Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := target.LoadWith(map[string]*ebpf.Map{pack.StackMap: stacks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	rb, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.RingBuf, MaxEntries: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rb.Close()
+	prog := chainProgram(t, h.Event, rb, target.Schema.Size, h.Chain, 1)
+	defer prog.Close()
+	if err := h.SetChain(0, prog); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := ringbuf.NewReader(rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	tr := &tracer{target: target, helper: h, rd: rd}
+
+	b := startBlocker(t, bin)
+	if err := h.Attach(b.pid); err != nil {
+		t.Fatal(err)
+	}
+	goids := b.run(t)
+	events := tr.readUntil(t, func(evs []event) bool {
+		n := 0
+		for _, e := range evs {
+			if e.Goid == goids["chan"] {
+				n++
+			}
+		}
+		return n >= blocks
+	})
+	found := 0
+	for _, e := range events {
+		if e.Goid != goids["chan"] {
+			continue
+		}
+		var pcs [pack.StackDepth]uint64
+		if err := stacks.Lookup(uint32(e.StackID()), &pcs); err != nil || pcs[0] == 0 {
+			t.Errorf("stack %d is not in the program's map: %v", e.StackID(), err)
+			continue
+		}
+		found++
+	}
+	if found != blocks {
+		t.Errorf("%d chan stacks in the program's map, want %d", found, blocks)
+	}
 }
