@@ -58,14 +58,24 @@ func TestResolve(t *testing.T) {
 				t.Fatal(err)
 			}
 			frame, _ := b.FrameOffset(fn)
+			// The park probe sits on the one-byte NOP after the frame
+			// setup and MOVQ g.m, DX (Go 1.21+: SUBQ $n, SP first).
+			park, err := parkOffset(b, fn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, _ := b.ReadAt(fn.Addr+(frame-fn.Offset), int(park-frame)+1)
+			if park <= frame || park > frame+8 || code[len(code)-1] != 0x90 {
+				t.Errorf("park probe at +%#x, frame set up at +%#x: % x", park-fn.Offset, frame-fn.Offset, code)
+			}
 			rets, _ := b.ReturnOffsets(fn)
 			if len(tgt.Probes) != 1+len(rets) || len(rets) != 1 {
 				t.Errorf("probes %+v; gopark has RETs %v", tgt.Probes, rets)
 			}
 			for _, p := range tgt.Probes {
 				switch {
-				case p.Program == progPark && (p.Offset != frame || p.Return):
-					t.Errorf("park probe %+v, want offset %#x", p, frame)
+				case p.Program == progPark && (p.Offset != park || p.Return):
+					t.Errorf("park probe %+v, want offset %#x", p, park)
 				case p.Program == progResume && (p.Offset != rets[0] || !p.Return):
 					t.Errorf("resume probe %+v, want offset %#x", p, rets[0])
 				}
@@ -90,7 +100,7 @@ func TestResolve(t *testing.T) {
 			if len(tgt.Spec.Programs) != 2 {
 				t.Errorf("programs %v", tgt.Spec.Programs)
 			}
-			t.Logf("%s: %s; park +%#x", tgt.GoVersion, tgt.FactsFrom, frame-fn.Offset)
+			t.Logf("%s: %s; park +%#x", tgt.GoVersion, tgt.FactsFrom, park-fn.Offset)
 		})
 	}
 	for _, tc := range []struct{ path, want string }{
