@@ -18,7 +18,8 @@
 //	blocker [-n 5] [-d 40ms] [-rounds 1] [-wait]
 //
 // It prints its pid, then for each round one line per kind with the
-// goroutine's ID, and "done" at the end. With -wait it reads a line from
+// goroutine's ID and how long each blocking call took, in ns, as the
+// program measured it around the call, and "done" at the end. With -wait it reads a line from
 // stdin before the first round (attach the tracer, then press Enter) and
 // another before exiting. -rounds 0 repeats until killed.
 package main
@@ -34,6 +35,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,11 +59,12 @@ func main() {
 			wg.Add(1)
 			go func(k kind) {
 				defer wg.Done()
-				goid, err := k.run(*n, *d)
+				took := make([]time.Duration, *n)
+				goid, err := k.run(took, *d)
 				if err != nil {
 					log.Fatalf("%s: %v", k.name, err)
 				}
-				fmt.Printf("%s goroutine %d blocked %d times for %v\n", k.name, goid, *n, *d)
+				fmt.Printf("%s goroutine %d blocked %d times for %v; took %s\n", k.name, goid, *n, *d, nanos(took))
 			}(k)
 		}
 		wg.Wait()
@@ -72,11 +75,12 @@ func main() {
 	}
 }
 
-// kind is one way of blocking: run blocks a goroutine n times for d and
-// returns its goroutine ID.
+// kind is one way of blocking: run blocks a goroutine len(took) times
+// for d, measures each call that blocks into took, and returns the
+// goroutine's ID.
 type kind struct {
 	name string
-	run  func(n int, d time.Duration) (uint64, error)
+	run  func(took []time.Duration, d time.Duration) (uint64, error)
 }
 
 var kinds = []kind{
@@ -87,12 +91,12 @@ var kinds = []kind{
 }
 
 // wakeChan sends on ch each time blockOnChan waits there.
-func wakeChan(n int, d time.Duration) (uint64, error) {
+func wakeChan(took []time.Duration, d time.Duration) (uint64, error) {
 	ch := make(chan int)
 	ids := make(chan uint64, 2) // room for both sends: the blocker never waits on it
-	go blockOnChan(ch, n, ids)
+	go blockOnChan(ch, took, ids)
 	g := <-ids
-	for i := 0; i < n; i++ {
+	for i := range took {
 		waitParked(g)
 		time.Sleep(d)
 		ch <- i
@@ -101,10 +105,12 @@ func wakeChan(n int, d time.Duration) (uint64, error) {
 	return g, nil
 }
 
-func blockOnChan(ch <-chan int, n int, ids chan<- uint64) {
+func blockOnChan(ch <-chan int, took []time.Duration, ids chan<- uint64) {
 	ids <- goid()
-	for i := 0; i < n; i++ {
+	for i := range took {
+		start := time.Now()
 		<-ch
+		took[i] = time.Since(start)
 	}
 	ids <- 0
 }
@@ -115,13 +121,13 @@ func blockOnChan(ch <-chan int, n int, ids chan<- uint64) {
 // holder locks again only once the blocker has unlocked (a Lock right
 // after Unlock could take mu before the woken blocker and make it wait
 // twice).
-func wakeMutex(n int, d time.Duration) (uint64, error) {
+func wakeMutex(took []time.Duration, d time.Duration) (uint64, error) {
 	var mu sync.Mutex
 	var held, released int64
 	ids := make(chan uint64, 2) // room for both sends: the blocker never waits on it
-	go blockOnMutex(&mu, n, &held, &released, ids)
+	go blockOnMutex(&mu, took, &held, &released, ids)
 	g := <-ids
-	for i := 0; i < n; i++ {
+	for i := range took {
 		mu.Lock()
 		atomic.StoreInt64(&held, int64(i+1))
 		waitParked(g)
@@ -135,13 +141,15 @@ func wakeMutex(n int, d time.Duration) (uint64, error) {
 	return g, nil
 }
 
-func blockOnMutex(mu *sync.Mutex, n int, held, released *int64, ids chan<- uint64) {
+func blockOnMutex(mu *sync.Mutex, took []time.Duration, held, released *int64, ids chan<- uint64) {
 	ids <- goid()
-	for i := 0; i < n; i++ {
+	for i := range took {
 		for atomic.LoadInt64(held) <= int64(i) {
 			runtime.Gosched()
 		}
+		start := time.Now()
 		mu.Lock()
+		took[i] = time.Since(start)
 		mu.Unlock()
 		atomic.StoreInt64(released, int64(i+1))
 	}
@@ -149,25 +157,27 @@ func blockOnMutex(mu *sync.Mutex, n int, held, released *int64, ids chan<- uint6
 }
 
 // wakeSleep only waits for blockOnSleep: a sleep needs no waker.
-func wakeSleep(n int, d time.Duration) (uint64, error) {
+func wakeSleep(took []time.Duration, d time.Duration) (uint64, error) {
 	ids := make(chan uint64, 2) // room for both sends: the blocker never waits on it
-	go blockOnSleep(n, d, ids)
+	go blockOnSleep(took, d, ids)
 	g := <-ids
 	<-ids
 	return g, nil
 }
 
-func blockOnSleep(n int, d time.Duration, ids chan<- uint64) {
+func blockOnSleep(took []time.Duration, d time.Duration, ids chan<- uint64) {
 	ids <- goid()
-	for i := 0; i < n; i++ {
+	for i := range took {
+		start := time.Now()
 		time.Sleep(d)
+		took[i] = time.Since(start)
 	}
 	ids <- 0
 }
 
 // wakeSocket writes a byte to a loopback TCP connection each time
 // blockOnSocket waits to read one.
-func wakeSocket(n int, d time.Duration) (uint64, error) {
+func wakeSocket(took []time.Duration, d time.Duration) (uint64, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -185,9 +195,9 @@ func wakeSocket(n int, d time.Duration) (uint64, error) {
 	defer server.Close()
 	ids := make(chan uint64, 2) // room for both sends: the blocker never waits on it
 	errs := make(chan error, 1)
-	go blockOnSocket(server, n, ids, errs)
+	go blockOnSocket(server, took, ids, errs)
 	g := <-ids
-	for i := 0; i < n; i++ {
+	for i := range took {
 		waitParked(g)
 		time.Sleep(d)
 		if _, err := client.Write([]byte{byte(i)}); err != nil {
@@ -197,16 +207,27 @@ func wakeSocket(n int, d time.Duration) (uint64, error) {
 	return g, <-errs
 }
 
-func blockOnSocket(c net.Conn, n int, ids chan<- uint64, errs chan<- error) {
+func blockOnSocket(c net.Conn, took []time.Duration, ids chan<- uint64, errs chan<- error) {
 	ids <- goid()
 	var b [1]byte
-	for i := 0; i < n; i++ {
+	for i := range took {
+		start := time.Now()
 		if _, err := io.ReadFull(c, b[:]); err != nil {
 			errs <- err
 			return
 		}
+		took[i] = time.Since(start)
 	}
 	errs <- nil
+}
+
+// nanos renders durations as nanoseconds separated by spaces.
+func nanos(ds []time.Duration) string {
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = strconv.FormatInt(int64(d), 10)
+	}
+	return strings.Join(s, " ")
 }
 
 // goid returns the calling goroutine's ID, from the first line of its

@@ -2,6 +2,7 @@ package goroutine
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"math/bits"
@@ -90,30 +91,41 @@ func startBlocker(t testing.TB, bin string, args ...string) *blocker {
 	return b
 }
 
-var blockedLine = regexp.MustCompile(`^(\w+) goroutine (\d+) blocked (\d+) times`)
+var blockedLine = regexp.MustCompile(`^(\w+) goroutine (\d+) blocked (\d+) times for \S+; took ([\d ]+)$`)
 
-// run lets the blocker run its round and returns the goroutine ID of each
-// kind.
-func (b *blocker) run(t testing.TB) map[string]uint64 {
+// round is what the blocker reported of one round, by kind.
+type round struct {
+	goids map[string]uint64
+	// took are the durations of the blocking calls, as the program
+	// measured them around each call, in order.
+	took map[string][]uint64
+}
+
+// run lets the blocker run its round and returns what it reported.
+func (b *blocker) run(t testing.TB) round {
 	t.Helper()
 	if _, err := io.WriteString(b.stdin, "\n"); err != nil {
 		t.Fatal(err)
 	}
-	goids := map[string]uint64{}
+	r := round{goids: map[string]uint64{}, took: map[string][]uint64{}}
 	for {
 		line, err := b.out.ReadString('\n')
 		if err != nil {
-			t.Fatalf("blocker: %v after %v", err, goids)
+			t.Fatalf("blocker: %v after %v", err, r.goids)
 		}
 		if line == "done\n" {
-			return goids
+			return r
 		}
-		m := blockedLine.FindStringSubmatch(line)
+		m := blockedLine.FindStringSubmatch(strings.TrimSuffix(line, "\n"))
 		if m == nil {
 			t.Fatalf("blocker printed %q", line)
 		}
 		g, _ := strconv.ParseUint(m[2], 10, 64)
-		goids[m[1]] = g
+		r.goids[m[1]] = g
+		for _, f := range strings.Fields(m[4]) {
+			ns, _ := strconv.ParseUint(f, 10, 64)
+			r.took[m[1]] = append(r.took[m[1]], ns)
+		}
 	}
 }
 
@@ -135,9 +147,18 @@ func bucket(v uint64) int { return bits.Len64(v) - 1 }
 // TestBlocker traces examples/blocker built every way (Go 1.26 and 1.19;
 // DWARF, stripped, PIE, -trimpath; more toolchains with
 // GOROUTINE_TEST_TOOLCHAINS) and checks, for each way it blocks: the
-// count, the wait reason (name and number), the duration's bucket, and
-// that the stack resolves to the blocking function through gopark's
-// direct caller.
+// count, the wait reason (name and number), the duration, and that the
+// stack resolves to the blocking function through gopark's direct
+// caller.
+//
+// The duration of each block lies between the example's -d (the waker
+// sleeps that long after it saw the goroutine parked; a sleep lasts it
+// from its call, a moment before the park, so for sleeps the bucket's
+// lower edge) and the example's own measurement around the blocking call,
+// which encloses the park and the resume. Hence it is in -d's
+// power-of-two bucket whenever the program's measurement is, which is
+// checked as well without asserting how late a wake-up on a loaded
+// machine may come.
 func TestBlocker(t *testing.T) {
 	needRoot(t)
 	dir := t.TempDir()
@@ -163,7 +184,8 @@ func traceBlocker(t *testing.T, bin string) {
 		t.Fatal(err)
 	}
 
-	goids := b.run(t)
+	r := b.run(t)
+	goids := r.goids
 	kindOf := map[uint64]blockKind{}
 	for _, k := range blockKinds {
 		g, ok := goids[k.kind]
@@ -185,6 +207,7 @@ func traceBlocker(t *testing.T, bin string) {
 	type got struct {
 		reasons map[string]int
 		stacks  map[string]int // the stack, frames joined with " < "
+		blocks  []event        // the events of the expected reason
 	}
 	byKind := map[string]*got{}
 	for _, k := range blockKinds {
@@ -205,20 +228,43 @@ func traceBlocker(t *testing.T, bin string) {
 		}
 		g := byKind[k.kind]
 		g.reasons[e.Reason]++
-		if want := k.reason(minor); e.Reason == want && bucket(e.Duration) != bucket(uint64(blockTime)) {
-			t.Errorf("%s: blocked %v, outside the bucket [%v, %v) of the example's %v", k.kind, time.Duration(e.Duration),
-				time.Duration(1)<<bucket(uint64(blockTime)), time.Duration(2)<<bucket(uint64(blockTime)), blockTime)
+		if e.Reason == k.reason(minor) {
+			g.blocks = append(g.blocks, e)
 		}
 		if e.StackPID() != b.pid {
 			t.Errorf("%s: stack of pid %d, want %d", k.kind, e.StackPID(), b.pid)
 		}
 		g.stacks[strings.Join(tr.frames(t, u, e), " < ")]++
 	}
+	inBucket := 0
+	lowEdge, highEdge := uint64(1)<<bucket(uint64(blockTime)), uint64(2)<<bucket(uint64(blockTime))
 	for _, k := range blockKinds {
 		g := byKind[k.kind]
 		want := map[string]int{k.reason(minor): blocks}
 		if fmt.Sprint(g.reasons) != fmt.Sprint(want) {
 			t.Errorf("%s (goroutine %d): reasons %v, want %v", k.kind, goids[k.kind], g.reasons, want)
+		}
+		took := r.took[k.kind]
+		slices.SortFunc(g.blocks, func(a, b event) int { return cmp.Compare(a.Start, b.Start) })
+		for i, e := range g.blocks {
+			if i >= len(took) {
+				break
+			}
+			low := uint64(blockTime)
+			if k.kind == "sleep" {
+				low = lowEdge
+			}
+			if e.Duration < low || e.Duration > took[i] {
+				t.Errorf("%s block %d: %v, want between %v and the program's own %v", k.kind, i,
+					time.Duration(e.Duration), time.Duration(low), time.Duration(took[i]))
+			}
+			if took[i] < highEdge && bucket(e.Duration) != bucket(uint64(blockTime)) {
+				t.Errorf("%s block %d: %v, outside the bucket [%v, %v) of the example's %v", k.kind, i, time.Duration(e.Duration),
+					time.Duration(lowEdge), time.Duration(highEdge), blockTime)
+			}
+			if bucket(e.Duration) == bucket(uint64(blockTime)) {
+				inBucket++
+			}
 		}
 		for stack, n := range g.stacks {
 			// The first frame is gopark's, where the probe is: on Go 1.17
@@ -237,7 +283,8 @@ func traceBlocker(t *testing.T, bin string) {
 		}
 		t.Logf("%s: %v; stacks %v", k.kind, g.reasons, g.stacks)
 	}
-	t.Logf("%d events from %s (%s)", len(events), tr.target.GoVersion, tr.target.FactsFrom)
+	t.Logf("%d events from %s (%s); %d of %d blocks in the bucket of %v", len(events), tr.target.GoVersion, tr.target.FactsFrom,
+		inBucket, blocks*len(blockKinds), blockTime)
 }
 
 // TestProgramStackMap loads the helper with a stack map made as the
@@ -284,7 +331,7 @@ func TestProgramStackMap(t *testing.T) {
 	if err := h.Attach(b.pid); err != nil {
 		t.Fatal(err)
 	}
-	goids := b.run(t)
+	goids := b.run(t).goids
 	events := tr.readUntil(t, func(evs []event) bool {
 		n := 0
 		for _, e := range evs {
