@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/arch/x86/x86asm"
@@ -88,9 +89,9 @@ func Blocked() *pack.Source {
 	}
 }
 
-// Facts are what the helper needs to know about one binary, and where
+// facts are what the helper needs to know about one binary, and where
 // each came from.
-type Facts struct {
+type facts struct {
 	// GoidOffset is runtime.g.goid's offset.
 	GoidOffset int
 	// ReasonReg is the Go ABI register index (2 = RCX) of gopark's
@@ -102,9 +103,9 @@ type Facts struct {
 	From []string
 }
 
-// ReadFacts reads the helper's facts from b, built by Go 1.minor.
-func ReadFacts(b *gobin.Binary, minor int) (*Facts, error) {
-	f := &Facts{}
+// readFacts reads the helper's facts from b, built by Go 1.minor.
+func readFacts(b *gobin.Binary, minor int) (*facts, error) {
+	f := &facts{}
 	off, src, err := b.GFieldSource("goid")
 	if err != nil {
 		return nil, err
@@ -240,13 +241,13 @@ func resolve(b *gobin.Binary) (*pack.Target, error) {
 	probes = append(probes, rets...)
 	sort.SliceStable(probes, func(i, j int) bool { return probes[i].Offset < probes[j].Offset })
 
-	facts, err := ReadFacts(b, minor)
+	fs, err := readFacts(b, minor)
 	if err != nil {
 		return nil, err
 	}
 	consts := map[string]uint64{
-		"go_g_goid":       uint64(facts.GoidOffset),
-		"park_reason_reg": uint64(facts.ReasonReg),
+		"go_g_goid":       uint64(fs.GoidOffset),
+		"park_reason_reg": uint64(fs.ReasonReg),
 	}
 	spec, err := bpf.Goroutine()
 	if err != nil {
@@ -256,14 +257,14 @@ func resolve(b *gobin.Binary) (*pack.Target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("goroutine helper: %w", err)
 	}
-	if err := setReasons(spec, facts.Reasons); err != nil {
+	if err := setReasons(spec, fs.Reasons); err != nil {
 		return nil, err
 	}
 	return &pack.Target{
 		Source:    "goroutine.blocked",
 		Path:      b.Path,
 		GoVersion: b.GoVersion,
-		FactsFrom: joinFrom(facts.From),
+		FactsFrom: strings.Join(fs.From, "; "),
 		Spec:      spec,
 		Constants: consts,
 		Probes:    probes,
@@ -305,17 +306,6 @@ func ReasonNames(t *pack.Target) map[uint8]string {
 			n++
 		}
 		out[uint8(k)] = string(v[:n])
-	}
-	return out
-}
-
-func joinFrom(parts []string) string {
-	out := ""
-	for i, p := range parts {
-		if i > 0 {
-			out += "; "
-		}
-		out += p
 	}
 	return out
 }

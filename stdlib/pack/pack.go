@@ -20,6 +20,13 @@
 // (on fully preemptible kernels see the caveat in stdlib/README.md); the
 // chain's context (pt_regs at the helper's probe) is the helper's, so pid,
 // tid, comm and ustack work in the chain as in any uprobe.
+//
+// A field of kind UStack is a user stack the helper captured itself
+// (where a goroutine parked, say, rather than where the helper's last
+// probe fired): a ustack-shaped value whose id indexes the helper's
+// StackMap, which has the compiler's stack map's dimensions so that a
+// runtime can load the helper with its own map in its place
+// (Target.LoadWith).
 package pack
 
 import (
