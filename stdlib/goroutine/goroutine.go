@@ -50,7 +50,6 @@ const (
 	progPark    = "goroutine_park"
 	progResume  = "goroutine_resume"
 	reasonsMap  = "goroutine_reasons"
-	parkedMap   = "goroutine_parked"
 	reasonSize  = 32  // char reason[32] in struct goroutine_event
 	reasonSlots = 256 // goroutine_reasons: one slot per uint8 value
 	eventSize   = 40 + reasonSize
