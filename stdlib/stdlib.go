@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ebpftrace/ebpftrace/stdlib/goroutine"
 	"github.com/ebpftrace/ebpftrace/stdlib/http"
 	"github.com/ebpftrace/ebpftrace/stdlib/pack"
 )
@@ -21,6 +22,7 @@ func Sources() []*pack.Source {
 	all := []*pack.Source{
 		http.Server(),
 		http.Client(),
+		goroutine.Blocked(),
 	}
 	slices.SortFunc(all, func(a, b *pack.Source) int { return strings.Compare(a.Name, b.Name) })
 	return all

@@ -20,6 +20,13 @@
 // (on fully preemptible kernels see the caveat in stdlib/README.md); the
 // chain's context (pt_regs at the helper's probe) is the helper's, so pid,
 // tid, comm and ustack work in the chain as in any uprobe.
+//
+// A field of kind UStack is a user stack the helper captured itself
+// (where a goroutine parked, say, rather than where the helper's last
+// probe fired): a ustack-shaped value whose id indexes the helper's
+// StackMap, which has the compiler's stack map's dimensions so that a
+// runtime can load the helper with its own map in its place
+// (Target.LoadWith).
 package pack
 
 import (
@@ -39,6 +46,17 @@ const (
 	ChainMap = "ebt_std_chain"
 	// ChainSlots is the number of slots in ChainMap.
 	ChainSlots = 16
+	// StackMap is the stack trace map (BPF_MAP_TYPE_STACK_TRACE) a helper
+	// whose events carry a UStack field keeps the stacks in. It has the
+	// dimensions of the compiler's own stack map (StackDepth frames of 8
+	// bytes, StackEntries entries, 4-byte keys, no flags), so a runtime
+	// can give the helper its program's map instead (Target.LoadWith)
+	// and read every stack id from one map.
+	StackMap = "ebt_std_stacks"
+	// StackDepth is the number of frames a StackMap value holds.
+	StackDepth = 127
+	// StackEntries is the number of stacks a StackMap holds.
+	StackEntries = 16384
 )
 
 // Kind is how a schema field is read.
@@ -54,6 +72,12 @@ const (
 	// that ends at its first NUL; helpers always write the NUL, so the
 	// longest string is Size-1 bytes (longer ones are cut).
 	String
+	// UStack is a user stack of the traced process, 8 bytes laid out as
+	// the compiler's ustack value: the stack id in StackMap in the low 32
+	// bits (a failed capture gives a negative id, i.e. bit 31 set) and the
+	// pid in the high 32. A chain can use it wherever ustack goes (a by()
+	// key, print, --pprof) once the stack ids are read from StackMap.
+	UStack
 )
 
 func (k Kind) String() string {
@@ -64,6 +88,8 @@ func (k Kind) String() string {
 		return "signed"
 	case String:
 		return "string"
+	case UStack:
+		return "ustack"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }

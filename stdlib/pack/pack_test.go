@@ -1,8 +1,11 @@
 package pack
 
 import (
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/ebpftrace/ebpftrace/bpf"
 	"github.com/ebpftrace/ebpftrace/internal/gobin"
@@ -112,5 +115,61 @@ func TestGoMinor(t *testing.T) {
 		if (err == nil) != tc.ok || m != tc.minor {
 			t.Errorf("GoMinor(%q) = %d, %v", tc.v, m, err)
 		}
+	}
+}
+
+// TestLoadWith: a replacement map the helper has is used; one it lacks is
+// ignored; an incompatible one is an error that unloads everything.
+func TestLoadWith(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("loading BPF programs needs root (CAP_BPF)")
+	}
+	stacks, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.StackTrace, KeySize: 4, ValueSize: 8 * StackDepth, MaxEntries: StackEntries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stacks.Close()
+	small, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.StackTrace, KeySize: 4, ValueSize: 8 * StackDepth, MaxEntries: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	for _, tc := range []struct {
+		name string
+		spec func() (*ebpf.CollectionSpec, error)
+		m    *ebpf.Map
+		want string // error substring; "" = success
+	}{
+		{"goroutine", bpf.Goroutine, stacks, ""},
+		{"http lacks it", bpf.HTTP, stacks, ""},
+		{"incompatible", bpf.Goroutine, small, "incompatible"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec, err := tc.spec()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tgt := &Target{Source: "test", Path: "/bin/true", Spec: spec}
+			h, err := tgt.LoadWith(map[string]*ebpf.Map{StackMap: tc.m})
+			if tc.want != "" {
+				if err == nil || !strings.Contains(strings.ToLower(err.Error()), tc.want) {
+					t.Fatalf("LoadWith = %v, want an error containing %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			if m := h.Collection.Maps[StackMap]; spec.Maps[StackMap] != nil {
+				a, _ := m.Info()
+				b, _ := tc.m.Info()
+				ida, _ := a.ID()
+				idb, _ := b.ID()
+				if ida != idb {
+					t.Errorf("the helper's %s is map %d, not the replacement %d", StackMap, ida, idb)
+				}
+			}
+		})
 	}
 }
