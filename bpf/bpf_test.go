@@ -23,6 +23,7 @@ func TestHelpersLoad(t *testing.T) {
 		spec func() (*ebpf.CollectionSpec, error)
 	}{
 		{"http", HTTP},
+		{"grpc", GRPC},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec, err := tc.spec()
@@ -71,20 +72,22 @@ func TestGeneratedUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var args []string
+	var lines [][]string
 	for _, line := range strings.Split(string(src), "\n") {
 		if rest, ok := strings.CutPrefix(line, "//go:generate go tool bpf2go "); ok {
-			args = splitQuoted(rest)
+			lines = append(lines, splitQuoted(rest))
 		}
 	}
-	if args == nil {
+	if lines == nil {
 		t.Fatal("no go:generate line for bpf2go in bpf.go")
 	}
 	out := t.TempDir()
-	cmd := exec.Command("go", append([]string{"tool", "bpf2go", "-output-dir", out}, args...)...)
-	cmd.Env = append(os.Environ(), "GOPACKAGE=bpf", "GOFILE=bpf.go")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%v: %v\n%s", cmd.Args, err, msg)
+	for _, args := range lines {
+		cmd := exec.Command("go", append([]string{"tool", "bpf2go", "-output-dir", out}, args...)...)
+		cmd.Env = append(os.Environ(), "GOPACKAGE=bpf", "GOFILE=bpf.go")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", cmd.Args, err, msg)
+		}
 	}
 	files, _ := filepath.Glob(filepath.Join(out, "*"))
 	if len(files) == 0 {
