@@ -109,10 +109,14 @@ type row struct {
 // (internal/pkg/inject/offset_results.json: Stream.method 72 for
 // v1.25–v1.36, 80 for v1.37–v1.65, 88 for v1.66–v1.68, 24 for
 // v1.69–v1.76, 16 from v1.77; ServerStream.Stream at 0 from v1.69;
-// Error.s from v1.40), and by TestTableMatchesDWARF on builds of
-// examples/grpc with v1.56 (Go 1.19), v1.66 and v1.85 (Go 1.26) and
+// Error.s from v1.40), and by tests: TestTableMatchesDWARF on builds of
+// examples/grpc with v1.56 (Go 1.19), v1.66 and v1.85 (Go 1.26),
 // TestTableMatchesEtcd on Debian's etcd (v1.33.3, stripped: its runtime
-// type descriptors).
+// type descriptors), and TestVersions, which builds the examples against
+// the releases at the rows' edges (v1.36, v1.37, v1.40, v1.58, v1.59,
+// v1.68, v1.69, v1.76, v1.77, v1.83, v1.84), compares their DWARF with
+// the table and traces their stripped builds (passed on 2026-12-03; it
+// downloads them, so it runs when EBT_GRPC_VERSIONS is set).
 //
 // What changed, by version:
 //   - v1.37: newClientStreamWithParams makes the clientStream.
@@ -218,7 +222,8 @@ type GRPCVersion struct {
 // module google.golang.org/grpc, following replace directives), else in
 // the "grpc-go/1.x.y" user-agent string grpc-go compiles in
 // (rpc_util.go: grpcUA = "grpc-go/" + Version), which binaries built
-// without module information (Debian's etcd) still carry.
+// without module information (Debian's etcd) still carry if they dial
+// (the linker drops it from a program that only serves).
 func Version(b *gobin.Binary) (GRPCVersion, error) {
 	if v, ok := b.ModuleVersion(grpcPkg); ok {
 		if minor, ok := minorOf(v); ok {
@@ -232,6 +237,13 @@ func Version(b *gobin.Binary) (GRPCVersion, error) {
 	}
 	if v, ok := b.ModuleVersion(grpcPkg); ok {
 		return GRPCVersion{}, fmt.Errorf("%s uses grpc-go %q, a version this pack cannot read", b.Path, v)
+	}
+	for _, fn := range []string{fnHandleStream, fnNewClientStream} {
+		if _, err := b.Func(fn); err == nil {
+			// A build without module information whose grpc-go never
+			// dials (the user agent is a client's).
+			return GRPCVersion{}, fmt.Errorf("%s uses grpc-go but does not say which version (no module information, no grpc-go/1.x.y user agent string)", b.Path)
+		}
 	}
 	return GRPCVersion{}, fmt.Errorf("%s %w", b.Path, errNoGRPC)
 }

@@ -47,17 +47,18 @@ type variant struct {
 	goCmd   string // "" = the go command running the tests
 	modfile string // "" = go.mod (the current grpc-go)
 	flags   []string
+	dir     string // "" = examples/grpc; else a copy with a go.mod of its own
 }
 
 var strip = []string{"-ldflags=-s -w"}
 
 var (
-	v185DWARF    = variant{"grpc1.85-go1.26-dwarf", "", "", nil}
-	v185Stripped = variant{"grpc1.85-go1.26-stripped-pie-trimpath", "", "", []string{"-ldflags=-s -w", "-buildmode=pie", "-trimpath"}}
-	v166DWARF    = variant{"grpc1.66-go1.26-dwarf", "", "go.v1.66.mod", nil}
-	v166Stripped = variant{"grpc1.66-go1.26-stripped", "", "go.v1.66.mod", strip}
-	v156DWARF    = variant{"grpc1.56-go1.19-dwarf", go119, "go.v1.56.mod", nil}
-	v156Stripped = variant{"grpc1.56-go1.19-stripped", go119, "go.v1.56.mod", strip}
+	v185DWARF    = variant{name: "grpc1.85-go1.26-dwarf"}
+	v185Stripped = variant{name: "grpc1.85-go1.26-stripped-pie-trimpath", flags: []string{"-ldflags=-s -w", "-buildmode=pie", "-trimpath"}}
+	v166DWARF    = variant{name: "grpc1.66-go1.26-dwarf", modfile: "go.v1.66.mod"}
+	v166Stripped = variant{name: "grpc1.66-go1.26-stripped", modfile: "go.v1.66.mod", flags: strip}
+	v156DWARF    = variant{name: "grpc1.56-go1.19-dwarf", goCmd: go119, modfile: "go.v1.56.mod"}
+	v156Stripped = variant{name: "grpc1.56-go1.19-stripped", goCmd: go119, modfile: "go.v1.56.mod", flags: strip}
 )
 
 // variants are the builds the tracing tests run on: current and older
@@ -102,6 +103,9 @@ func build(t testing.TB, prog string, v variant) string {
 	src, err := filepath.Abs(filepath.Join("..", "..", "examples", "grpc"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if v.dir != "" {
+		src = v.dir
 	}
 	goCmd, env := "go", []string{"GOWORK=off", "CGO_ENABLED=0", "GOFLAGS=-mod=readonly"}
 	if v.goCmd != "" {

@@ -114,43 +114,46 @@ func TestServer(t *testing.T) {
 	needRoot(t)
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			srvBin := build(t, "server", v)
-			cliBin := build(t, "client", v)
-			srv, addr := startServer(t, srvBin)
-			before := runClient(t, cliBin, addr)
-
-			tr := newTracer(t, Server(), srvBin)
-			t.Logf("%s: %s, %d probes", tr.target.GoVersion, tr.target.FactsFrom, len(tr.target.Probes))
-			if err := tr.helper.Attach(srv.Process.Pid); err != nil {
-				t.Fatal(err)
-			}
-			after := runClient(t, cliBin, addr, "-goids")
-			if withoutGoids(after) != before {
-				t.Errorf("client output traced:\n%s\nuntraced:\n%s", after, before)
-			}
-			events := tr.read(t, total(serverPlan))
-			checkEnds(t, events, serverPlan)
-
-			// The goid of each RPC is its handler's (the x-goid trailer):
-			// the multisets agree.
-			var handlerGoids, eventGoids []uint64
-			for _, m := range goidRE.FindAllStringSubmatch(after, -1) {
-				g, _ := strconv.ParseUint(m[1], 10, 64)
-				handlerGoids = append(handlerGoids, g)
-			}
-			for _, ev := range events {
-				if ev.Method != mMissing {
-					eventGoids = append(eventGoids, ev.Goid)
-				}
-			}
-			sort.Slice(handlerGoids, func(i, j int) bool { return handlerGoids[i] < handlerGoids[j] })
-			sort.Slice(eventGoids, func(i, j int) bool { return eventGoids[i] < eventGoids[j] })
-			if !reflect.DeepEqual(handlerGoids, eventGoids) {
-				t.Errorf("event goids %v, handler goids %v", eventGoids, handlerGoids)
-			}
-			if strings.Count(after, "goid=") != total(serverPlan)-1 {
-				t.Errorf("the client printed %d goids:\n%s", strings.Count(after, "goid="), after)
-			}
+			traceServer(t, build(t, "server", v), build(t, "client", v))
 		})
+	}
+}
+
+// traceServer checks the server's events for one run of the client.
+func traceServer(t *testing.T, srvBin, cliBin string) {
+	srv, addr := startServer(t, srvBin)
+	before := runClient(t, cliBin, addr)
+
+	tr := newTracer(t, Server(), srvBin)
+	t.Logf("%s: %s, %d probes", tr.target.GoVersion, tr.target.FactsFrom, len(tr.target.Probes))
+	if err := tr.helper.Attach(srv.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	after := runClient(t, cliBin, addr, "-goids")
+	if withoutGoids(after) != before {
+		t.Errorf("client output traced:\n%s\nuntraced:\n%s", after, before)
+	}
+	events := tr.read(t, total(serverPlan))
+	checkEnds(t, events, serverPlan)
+
+	// The goid of each RPC is its handler's (the x-goid trailer): the
+	// multisets agree.
+	var handlerGoids, eventGoids []uint64
+	for _, m := range goidRE.FindAllStringSubmatch(after, -1) {
+		g, _ := strconv.ParseUint(m[1], 10, 64)
+		handlerGoids = append(handlerGoids, g)
+	}
+	for _, ev := range events {
+		if ev.Method != mMissing {
+			eventGoids = append(eventGoids, ev.Goid)
+		}
+	}
+	sort.Slice(handlerGoids, func(i, j int) bool { return handlerGoids[i] < handlerGoids[j] })
+	sort.Slice(eventGoids, func(i, j int) bool { return eventGoids[i] < eventGoids[j] })
+	if !reflect.DeepEqual(handlerGoids, eventGoids) {
+		t.Errorf("event goids %v, handler goids %v", eventGoids, handlerGoids)
+	}
+	if strings.Count(after, "goid=") != total(serverPlan)-1 {
+		t.Errorf("the client printed %d goids:\n%s", strings.Count(after, "goid="), after)
 	}
 }

@@ -2,7 +2,8 @@
 // client. The service is defined by hand with grpc.ServiceDesc and
 // grpc.StreamDesc, and its messages are protobuf's well-known
 // wrapperspb.StringValue, so neither protoc nor generated code is needed
-// and the same source builds against grpc-go from v1.37 to today.
+// and the same source builds against grpc-go from v1.36 (the first with
+// credentials/insecure, v1.34, would do) to today.
 //
 // One method per kind of RPC, and one error code:
 //
