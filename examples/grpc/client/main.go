@@ -3,7 +3,7 @@
 // line per RPC (in a fixed order, so two runs print the same) and exits.
 // See ../README.md.
 //
-//	client -addr 127.0.0.1:50051 [-only echo,lookup,sum,count,chat,abort,missing] [-goids] [-wait]
+//	client -addr 127.0.0.1:50051 [-only echo,lookup,sum,count,chat,abort,missing] [-n 1] [-goids] [-wait]
 //
 // The steps, in order:
 //
@@ -16,9 +16,9 @@
 //	abort    Chat ×1 sending "abort"                          bidi, Aborted
 //	missing  Missing ×1                                       Unimplemented
 //
-// -goids adds the ID of the server goroutine that ran each handler (the
-// x-goid trailer); -wait reads a line from stdin before the first call,
-// so a tracer can attach to the process first.
+// -n repeats the steps; -goids adds the ID of the server goroutine that
+// ran each handler (the x-goid trailer); -wait reads a line from stdin
+// before the first call, so a tracer can attach to the process first.
 package main
 
 import (
@@ -195,6 +195,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:50051", "server address")
 	only := flag.String("only", "echo,lookup,sum,count,chat,abort,missing", "steps to run, comma-separated")
 	wait := flag.Bool("wait", false, "read a line from stdin before the first call")
+	n := flag.Int("n", 1, "how many times to run the steps")
 	flag.Parse()
 	conn, err := grpc.Dial(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -219,11 +220,17 @@ func main() {
 			fmt.Println(unary(ctx, conn, demo.Missing, "?"))
 		},
 	}
+	var run []func()
 	for _, s := range strings.Split(*only, ",") {
 		f, ok := steps[s]
 		if !ok {
 			log.Fatalf("unknown step %q", s)
 		}
-		f()
+		run = append(run, f)
+	}
+	for i := 0; i < *n; i++ {
+		for _, f := range run {
+			f()
+		}
 	}
 }
