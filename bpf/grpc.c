@@ -383,12 +383,17 @@ static __always_inline void step(struct pt_regs *ctx, struct grpc_rpc *r, __u32 
 }
 
 /* save_op remembers, for the RET of the running call, the RPC it works on;
- * only for RPCs being traced. */
+ * only for RPCs being traced. For any other (one that started before the
+ * helper was attached, or, in a program that is server and client, the
+ * other side's), it forgets what the goroutine saved before, so that the
+ * RET does not count the call for an earlier RPC. */
 static __always_inline void save_op(struct pt_regs *ctx, __u32 op, __u64 ptr)
 {
-	if (!ptr || !lookup_rpc(ptr))
-		return;
 	struct op_key k = {.tgid = bpf_get_current_pid_tgid() >> 32, .op = op, .g = go_g(ctx)};
+	if (!ptr || !lookup_rpc(ptr)) {
+		bpf_map_delete_elem(&grpc_ops, &k);
+		return;
+	}
 	bpf_map_update_elem(&grpc_ops, &k, &ptr, BPF_ANY);
 }
 

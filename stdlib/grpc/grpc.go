@@ -30,6 +30,7 @@ package grpc
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/ebpftrace/ebpftrace/bpf"
@@ -248,7 +249,15 @@ func resolve(b *gobin.Binary, s side) (*pack.Target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load the grpc helper object: %w", err)
 	}
-	spec, err = pack.NewSpec(spec, s.programs, consts)
+	// Only the programs this version has functions for (no
+	// processUnaryRPC from v1.84).
+	var programs []string
+	for _, name := range s.programs {
+		if slices.ContainsFunc(probes, func(p pack.Probe) bool { return p.Program == name }) {
+			programs = append(programs, name)
+		}
+	}
+	spec, err = pack.NewSpec(spec, programs, consts)
 	if err != nil {
 		return nil, fmt.Errorf("grpc helper: %w", err)
 	}
