@@ -20,6 +20,15 @@
 // (on fully preemptible kernels see the caveat in stdlib/README.md); the
 // chain's context (pt_regs at the helper's probe) is the helper's, so pid,
 // tid, comm and ustack work in the chain as in any uprobe.
+//
+// # Lifecycle events
+//
+// A source whose events are the steps of a longer unit of work (a gRPC
+// stream: start, send, recv, close_send, end) has an EventField whose
+// Values name the steps, and its helper a 32-bit EventsConstant: it hands
+// the chain only the events whose bit is set. The compiler sets it with
+// Target.SelectEvents to what its chains read (Schema.DefaultEvents when
+// they do not name the field), before Load; see stdlib/README.md.
 package pack
 
 import (
