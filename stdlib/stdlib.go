@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ebpftrace/ebpftrace/stdlib/goroutine"
+	"github.com/ebpftrace/ebpftrace/stdlib/grpc"
 	"github.com/ebpftrace/ebpftrace/stdlib/http"
 	"github.com/ebpftrace/ebpftrace/stdlib/pack"
 )
@@ -23,6 +24,8 @@ func Sources() []*pack.Source {
 		http.Server(),
 		http.Client(),
 		goroutine.Blocked(),
+		grpc.Server(),
+		grpc.Client(),
 	}
 	slices.SortFunc(all, func(a, b *pack.Source) int { return strings.Compare(a.Name, b.Name) })
 	return all

@@ -173,3 +173,36 @@ func TestLoadWith(t *testing.T) {
 		})
 	}
 }
+
+func TestEvents(t *testing.T) {
+	s := &Schema{Type: "x_event", Fields: []Field{
+		{Name: EventField, Offset: 0, Size: 16, Kind: String, Values: []string{"start", "step", "end"}},
+	}, DefaultEvents: []string{"end"}}
+	for _, tc := range []struct {
+		names []string
+		mask  uint32
+		err   string
+	}{
+		{[]string{"end"}, 4, ""},
+		{[]string{"start", "step"}, 3, ""},
+		{nil, 0, ""},
+		{[]string{"stop"}, 0, `no x_event event "stop"; the events are start, step, end`},
+	} {
+		m, err := s.EventMask(tc.names...)
+		if m != tc.mask || (err == nil) != (tc.err == "") || (err != nil && err.Error() != tc.err) {
+			t.Errorf("EventMask(%v) = %#x, %v", tc.names, m, err)
+		}
+	}
+	if _, err := schema().EventMask("end"); err == nil || !strings.Contains(err.Error(), "no lifecycle events") {
+		t.Errorf("http's EventMask = %v", err)
+	}
+	// A target whose helper lacks the constant says so.
+	spec, err := bpf.HTTP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &Target{Source: "x.y", Spec: spec, Schema: s}
+	if err := tg.SelectEvents("end"); err == nil || !strings.Contains(err.Error(), "x.y: the helper has no constant "+EventsConstant) {
+		t.Errorf("SelectEvents = %v", err)
+	}
+}
