@@ -16,5 +16,6 @@ func loadHttp() (*ebpf.CollectionSpec, error) { return nil, errArch }
 
 // loadGoroutine stands in for the generated loader on other machines.
 func loadGoroutine() (*ebpf.CollectionSpec, error) { return nil, errArch }
+
 // loadGrpc stands in for the generated loader on other machines.
 func loadGrpc() (*ebpf.CollectionSpec, error) { return nil, errArch }
