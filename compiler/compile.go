@@ -81,6 +81,9 @@ func Compile(p *dsl.Program, env *Env) (*Program, error) {
 	if err := pb.nameAggregations(); err != nil {
 		return nil, withSource(err, p.Source)
 	}
+	if err := pb.selectEvents(); err != nil {
+		return nil, err
+	}
 	return pb.out, nil
 }
 
@@ -332,6 +335,11 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 		conds: map[*dsl.Call]dsl.Expr{}, fieldRefs: map[*dsl.Ident]*dsl.Selector{},
 		pendingSlot: map[*dsl.Call]int16{},
 	}
+	if t.std != nil {
+		if _, err := pb.helper(t); err != nil {
+			return nil, dsl.Errorf(src.Pos, "%v", err)
+		}
+	}
 	if h.check != nil {
 		if err := h.check(cc); err != nil {
 			return nil, err
@@ -341,6 +349,13 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 	for i, s := range stageCalls {
 		defs[i], _ = stageOf(s.Name)
 		if err := defs[i].check(cc, s); err != nil {
+			return nil, err
+		}
+	}
+	var eventCond dsl.Expr
+	if t.std != nil {
+		var err error
+		if eventCond, err = cc.eventFilter(stageCalls); err != nil {
 			return nil, err
 		}
 	}
@@ -374,10 +389,10 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 		}
 	}
 	if t.std != nil {
-		if _, err := pb.helper(t); err != nil {
-			return nil, dsl.Errorf(src.Pos, "%v", err)
-		}
 		cc.genEventLookup()
+		if eventCond != nil {
+			cc.genCond(eventCond, cc.exit)
+		}
 	}
 	if h.pre != nil {
 		h.pre(cc)

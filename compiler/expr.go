@@ -218,6 +218,9 @@ func (cc *chainCtx) checkBinary(e *dsl.Binary) (*Type, error) {
 	}
 	if x.Kind == TString || y.Kind == TString {
 		if (e.Op == "==" || e.Op == "!=") && x.Kind == TString && y.Kind == TString {
+			if err := cc.checkEventLiteral(e); err != nil {
+				return nil, err
+			}
 			// A literal longer than the other side can hold is never equal
 			// to it: most likely a mistake (comm holds 15 bytes).
 			for _, p := range [][2]*Type{{x, y}, {y, x}} {

@@ -98,8 +98,10 @@ type argField struct {
 	// slot: the context holds the value as a 64-bit word (registers, raw
 	// tracepoint and fentry arguments); read 8 bytes and narrow.
 	slot bool
-	// event: the field is in a stdlib helper's event, not in the context.
-	event bool
+	// event: the field is in a stdlib helper's event, not in the context;
+	// values, when set, are the only strings it holds.
+	event  bool
+	values []string
 }
 
 // fields returns the args fields, computing them on first use.

@@ -117,6 +117,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "Attached %d probe%s\n", sess.Attached(), plural(sess.Attached()))
 	warnSkipped(sess, stderr)
+	if c.pid != 0 && sess.UsesUserSymbols() {
+		// Its maps now, so that its stacks are named even if it exits
+		// before they print.
+		sess.RememberProcess(c.pid)
+	}
 
 	if c.duration > 0 {
 		var cancel context.CancelFunc
