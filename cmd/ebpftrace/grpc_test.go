@@ -172,3 +172,35 @@ func TestGRPCDebianServer(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPCStreamsScript: the ready tool on examples/grpc.
+func TestGRPCStreamsScript(t *testing.T) {
+	needRoot(t)
+	server, client := buildGRPC(t)
+	addr := freeAddr(t)
+	srv := exec.Command(server, "-addr", addr, "-sleep", "20ms")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Process.Kill(); srv.Wait() }()
+	time.Sleep(300 * time.Millisecond)
+	tr := traceInBackground(t, "-p", fmt.Sprint(srv.Process.Pid), "grpc-streams")
+	if b, err := exec.Command(client, "-addr", addr, "-only", "echo,sum").CombinedOutput(); err != nil {
+		t.Fatalf("client: %v\n%s", err, b)
+	}
+	out := tr.stop()
+	m := regexp.MustCompile(`@rpcs_us\[/ebt.demo.Demo/Echo, unary, OK\]: count 7, p50 (\d+),`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no Echo line:\n%s", out)
+	}
+	var p50 int
+	fmt.Sscan(m[1], &p50)
+	if p50 < 16384 { // 20 ms sleeps: in [16384, 32768) µs
+		t.Errorf("Echo's median is %d µs, less than its 20 ms sleep", p50)
+	}
+	for _, want := range []string{"@rpcs_us[/ebt.demo.Demo/Sum, client_stream, OK]: count 4,", "@received[/ebt.demo.Demo/Sum]: 12\n", "@sent[/ebt.demo.Demo/Sum]: 4\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("want %q in:\n%s", want, out)
+		}
+	}
+}
