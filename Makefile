@@ -26,6 +26,8 @@ bench: build
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./dsl/
+	$(GO) test -run '^$$' -fuzz FuzzScanPartial -fuzztime 30s ./dsl/
+	$(GO) test -run '^$$' -fuzz FuzzParseFlags -fuzztime 30s ./cmd/ebpftrace/
 	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 60s ./compiler/
 
 vet:
@@ -35,12 +37,13 @@ vet:
 # lists loaded programs, tmux drives the REPL, gcc builds the C example;
 # Debian's Go programs built by older Go releases test internal/gobin,
 # internal/gomodule and the stdlib packs on them: prometheus and etcd
-# (go1.19.8, stripped), go-md2man (go1.18.3), and golang-1.19-go builds
-# go1.19 test programs. prometheus also scrapes --metrics in the exporter
-# tests (go tool pprof, which they run too, comes with Go). Missing ones are installed when we are root on
-# Debian; otherwise the tests that need them skip.
+# (go1.19.8, stripped), etcdctl (etcd's gRPC client, for grpc.client),
+# go-md2man (go1.18.3), and golang-1.19-go builds go1.19 test programs;
+# prometheus also scrapes --metrics in the exporter tests (go tool pprof,
+# which they run too, comes with Go). Missing ones are installed when we
+# are root on Debian; otherwise the tests that need them skip.
 DEPS := bpftool:bpftool tmux:tmux gcc:gcc prometheus:prometheus etcd:etcd-server \
-	go-md2man:go-md2man /usr/lib/go-1.19/bin/go:golang-1.19-go
+	etcdctl:etcd-client go-md2man:go-md2man /usr/lib/go-1.19/bin/go:golang-1.19-go
 # What `make generate` uses: clang and llvm-strip (bpf2go), libbpf's headers.
 GEN_DEPS := clang-14:clang-14 llvm-strip-14:llvm-14 /usr/include/bpf/bpf_helpers.h:libbpf-dev
 deps:

@@ -32,7 +32,15 @@ func BenchmarkPrint(b *testing.B) {
 	ebpftrace, syscaller := build(b)
 	bpftrace, _ := exec.LookPath("bpftrace")
 	const ddCount = 300000
-	dd := fmt.Sprintf("dd if=/dev/zero of=/dev/null bs=1 count=%d status=none", ddCount)
+	// A full path: bpftrace refuses a name that /bin and /usr/bin both hold.
+	ddPath, err := exec.LookPath("dd")
+	if err != nil {
+		skip(b, "skipped: no dd")
+	}
+	if p, err := filepath.EvalSymlinks(ddPath); err == nil {
+		ddPath = p
+	}
+	dd := fmt.Sprintf("%s if=/dev/zero of=/dev/null bs=1 count=%d status=none", ddPath, ddCount)
 	workloads := []struct {
 		name     string
 		ours     string
@@ -98,7 +106,7 @@ func benchPrint(b *testing.B, duration time.Duration, syscaller, path string, ar
 			b.Fatal(err)
 		}
 		if duration > 0 {
-			if !waitAttached(&stderr) {
+			if !waitAttached(&stderr, out) {
 				cmd.Process.Kill()
 				b.Fatalf("%s did not attach:\n%s", path, stderr.String())
 			}
@@ -147,11 +155,13 @@ func benchPrint(b *testing.B, duration time.Duration, syscaller, path string, ar
 	b.ReportMetric(float64(peak)/1024, "peak-RSS-MiB")
 }
 
-// waitAttached waits until the tracer says it attached (ours: "Attached
-// N probes", bpftrace: "Attaching N probes...").
-func waitAttached(stderr *bytes.Buffer) bool {
+// waitAttached waits until the tracer says it attached: ours "Attached N
+// probes" on stderr, bpftrace "Attaching N probes..." (or its JSON
+// attached_probes) on stdout.
+func waitAttached(stderr *bytes.Buffer, stdout string) bool {
 	for range 500 {
-		if bytes.Contains(stderr.Bytes(), []byte("ttach")) {
+		head, _ := os.ReadFile(stdout)
+		if bytes.Contains(stderr.Bytes(), []byte("Attached")) || bytes.Contains(head, []byte("ttach")) {
 			time.Sleep(50 * time.Millisecond) // bpftrace says it before it has
 			return true
 		}

@@ -130,4 +130,20 @@ static __always_inline __u64 go_u64(__u64 addr)
 		(dst)[_n] = 0;                                                \
 	} while (0)
 
+/* go_strn is go_str for a string whose pointer and length are at hand
+ * (in two argument registers) rather than in a header in memory. */
+#define go_strn(dst, ptr, len)                                                \
+	do {                                                                  \
+		__u64 _n = (len);                                             \
+		(dst)[0] = 0;                                                 \
+		if (!(ptr))                                                   \
+			break;                                                \
+		if (_n > sizeof(dst) - 1)                                     \
+			_n = sizeof(dst) - 1;                                 \
+		_n &= sizeof(dst) - 1;                                        \
+		if (bpf_probe_read_user((dst), _n, (const void *)(ptr)))      \
+			_n = 0;                                               \
+		(dst)[_n] = 0;                                                \
+	} while (0)
+
 #endif

@@ -13,3 +13,9 @@ var errArch = errors.New("bpf: the stdlib helpers are built for amd64 only")
 
 // loadHttp stands in for the generated loader on other machines.
 func loadHttp() (*ebpf.CollectionSpec, error) { return nil, errArch }
+
+// loadGoroutine stands in for the generated loader on other machines.
+func loadGoroutine() (*ebpf.CollectionSpec, error) { return nil, errArch }
+
+// loadGrpc stands in for the generated loader on other machines.
+func loadGrpc() (*ebpf.CollectionSpec, error) { return nil, errArch }

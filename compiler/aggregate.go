@@ -227,8 +227,8 @@ func (cc *chainCtx) writeKey(k dsl.Expr, off int16) {
 	}
 	mark := g.stackMark()
 	v := cc.genScalar(k)
-	if cc.types[k].Show == "usym" {
-		cc.genPid(asm.R0)
+	if t := cc.types[k]; t.slotSize() == 16 {
+		cc.genSecondWord(t, asm.R0)
 		g.emit(asm.StoreMem(asm.R10, off+8, asm.R0, asm.DWord))
 	}
 	r := g.load(v, asm.R1)

@@ -182,8 +182,14 @@ func structOf(t *Type) (btf.Type, bool) {
 	return nil, false
 }
 
-// checkBTFSelector types x.sel where x is a kernel struct or a pointer to one.
+// checkBTFSelector types x.sel where x is a kernel struct or a pointer to
+// one. A struct in user memory (behind a syscall's pointer argument, or a
+// cast on a user probe) keeps that: its members are read with the user
+// read, and its pointers point into user memory too.
 func (cc *chainCtx) checkBTFSelector(e *dsl.Selector, xt *Type) (*Type, error) {
+	if err := cc.resolvePointee(e, xt); err != nil {
+		return nil, err
+	}
 	st, ok := structOf(xt)
 	if !ok {
 		return nil, dsl.Errorf(e.SelPos, "%s has no field %q: it is %s", dsl.ExprString(e.X), e.Sel, xt)
@@ -201,40 +207,62 @@ func (cc *chainCtx) checkBTFSelector(e *dsl.Selector, xt *Type) (*Type, error) {
 	if m.BitfieldSize > 0 {
 		t = &Type{Kind: TInt, Size: 8, Signed: t.Signed, CType: t.CType, bitOff: int(off % 8), bitSize: int(m.BitfieldSize)}
 	}
+	if xt.User && (t.Kind == TPtr || t.Kind == TStruct || t.Kind == TString) {
+		t.User = true
+	}
 	cc.memberOff[e] = int(off / 8)
 	return t, nil
 }
 
-// checkCast types (*T)(p): p read as a pointer to the kernel struct T.
-func (cc *chainCtx) checkCast(e *dsl.Call, u *dsl.Unary) (*Type, error) {
-	var name string
-	switch n := u.X.(type) {
-	case *dsl.Ident:
-		name = n.Name
-	default:
-		return nil, dsl.Errorf(u.X.Position(), "a cast names a kernel type: (*task_struct)(p)")
+// resolvePointee gives a pointer that only has its C spelling (a
+// tracepoint field's `struct __kernel_timespec *`) its kernel BTF type, so
+// that its members can be selected without a cast.
+func (cc *chainCtx) resolvePointee(e *dsl.Selector, t *Type) error {
+	if t.Kind != TPtr || t.btf != nil {
+		return nil
 	}
-	if len(e.Args) != 1 {
-		return nil, dsl.Errorf(e.Pos, "a cast takes one value: (*%s)(p)", name)
+	name := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(t.CType), "*"))
+	name = strings.TrimSpace(strings.TrimPrefix(name, "const "))
+	name, isStruct := strings.CutPrefix(name, "struct ")
+	if !isStruct {
+		name, isStruct = strings.CutPrefix(name, "union ")
 	}
-	at, err := cc.typeOf(e.Args[0])
+	if !isStruct {
+		return nil
+	}
+	spec, err := cc.env.kernelBTF(e.SelPos, "reading "+t.CType)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if !at.isScalar() {
-		return nil, dsl.Errorf(e.Args[0].Position(), "cannot cast %s to a pointer", at)
+	st, err := lookupStruct(spec, strings.TrimSpace(name))
+	if err != nil {
+		return dsl.Errorf(e.SelPos, "the kernel's BTF has no %s", strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(t.CType), "*")))
 	}
-	spec, err := cc.env.kernelBTF(u.X.Position(), "a cast to a kernel type")
+	t.btf = st
+	return nil
+}
+
+// checkCast types (*T)(p): p read as a pointer to the kernel struct T,
+// named at namePos. p has been checked to be a number.
+func (cc *chainCtx) checkCast(e *dsl.Call, name string, namePos dsl.Pos) (*Type, error) {
+	spec, err := cc.env.kernelBTF(namePos, "a cast to a kernel type")
 	if err != nil {
 		return nil, err
 	}
 	t, err := lookupStruct(spec, strings.TrimPrefix(strings.TrimPrefix(name, "struct_"), "union_"))
 	if err != nil {
-		e := dsl.Errorf(u.X.Position(), "the kernel has no type %q", name)
+		e := dsl.Errorf(namePos, "the kernel has no type %q", name)
 		e.Hint = dsl.DidYouMean(name, structNames(spec, name))
+		if cc.t.bin != nil {
+			e.Msg = fmt.Sprintf("neither %s nor the kernel has a type %q", cc.t.bin.Path, name)
+		}
 		return nil, e
 	}
-	return &Type{Kind: TPtr, Size: 8, CType: cTypeName(t) + " *", btf: t}, nil
+	// A user pointer, or a number on a probe whose addresses are user
+	// addresses, points into user memory.
+	at := cc.types[e.Args[0]]
+	user := at.User || cc.t.userPtrs && at.Kind == TInt
+	return &Type{Kind: TPtr, Size: 8, CType: cTypeName(t) + " *", btf: t, User: user}, nil
 }
 
 func lookupStruct(spec *btf.Spec, name string) (btf.Type, error) {
@@ -306,7 +334,7 @@ func (cc *chainCtx) genBTFSelector(e *dsl.Selector) val {
 		size = (t.bitOff + t.bitSize + 7) / 8
 	}
 	mark := g.stackMark()
-	tmp := cc.readKernel(v, off, size)
+	tmp := cc.readMem(v, off, size, cc.types[e.X].User)
 	g.emit(asm.LoadMem(asm.R0, asm.R10, tmp, asm.DWord))
 	g.release(mark)
 	switch {
@@ -325,9 +353,10 @@ func (cc *chainCtx) genBTFSelector(e *dsl.Selector) val {
 	return v
 }
 
-// readKernel copies size (≤ 8) bytes at address v+off into a new zeroed
-// 8-byte stack slot and returns it; the caller releases it.
-func (cc *chainCtx) readKernel(v val, off, size int) int16 {
+// readMem copies size (≤ 8) bytes at address v+off, in user or kernel
+// memory, into a new zeroed 8-byte stack slot and returns it; the caller
+// releases it.
+func (cc *chainCtx) readMem(v val, off, size int, user bool) int16 {
 	g := cc.g
 	tmp := g.alloc(8)
 	g.emit(storeDW(asm.R10, tmp, 0))
@@ -337,7 +366,11 @@ func (cc *chainCtx) readKernel(v val, off, size int) int16 {
 	}
 	g.stackPtr(asm.R1, tmp)
 	g.emit(asm.Mov.Imm(asm.R2, int32(size)))
-	g.call(asm.FnProbeReadKernel)
+	if user {
+		g.call(asm.FnProbeReadUser)
+	} else {
+		g.call(asm.FnProbeReadKernel)
+	}
 	return tmp
 }
 
@@ -354,6 +387,10 @@ func (cc *chainCtx) genBTFString(e *dsl.Selector, dst mem) {
 	}
 	g.addr(dst, asm.R1)
 	g.movImm(asm.R2, int64(cc.types[e].Size))
-	g.call(asm.FnProbeReadKernelStr)
+	if cc.types[e.X].User {
+		g.call(asm.FnProbeReadUserStr)
+	} else {
+		g.call(asm.FnProbeReadKernelStr)
+	}
 	g.release(mark)
 }

@@ -121,6 +121,9 @@ func init() {
 		{
 			name: "goid", doc: "the current goroutine's id (Go binaries)",
 			typ: func(cc *chainCtx, e *dsl.Ident) (*Type, error) {
+				if cc.t.goidOff <= 0 && cc.t.goidErr != nil {
+					return nil, &dsl.Error{Pos: e.Pos, Msg: fmt.Sprintf("goid is not known on %s", cc.t.name), Detail: cc.t.goidErr.Error()}
+				}
 				if cc.t.goidOff <= 0 {
 					return nil, dsl.Errorf(e.Pos, "goid is only known on user probes of Go binaries, not on %s", cc.t.name)
 				}
@@ -147,6 +150,11 @@ func init() {
 			typ: func(cc *chainCtx, e *dsl.Ident) (*Type, error) {
 				if cc.t.retval == nil {
 					return nil, dsl.Errorf(e.Pos, "retval is only set on return probes (kretprobe, uretprobe, fexit), not on %s", cc.t.attach.Kind)
+				}
+				if r := cc.t.retval; r.unreadable != "" {
+					return nil, dsl.Errorf(e.Pos, "%s", r.unreadable)
+				} else if r.gv != nil {
+					cc.setGoVal(e, r.gv)
 				}
 				return cc.t.retval.typ, nil
 			},
@@ -240,19 +248,27 @@ func typeStr(cc *chainCtx, e *dsl.Call) (*Type, error) {
 	t := cc.types[e.Args[0]]
 	n := defaultStrLen
 	if len(e.Args) == 2 {
-		lit, ok := e.Args[1].(*dsl.IntLit)
+		v, ok := constInt(e.Args[1])
 		if !ok {
-			return nil, dsl.Errorf(e.Args[1].Position(), "str's length must be a constant")
+			return nil, dsl.Errorf(e.Args[1].Position(), "str's length must be an integer constant")
 		}
-		if lit.Value < 1 || lit.Value > maxStrLen {
-			return nil, dsl.Errorf(lit.Pos, "str's length must be between 1 and %d", maxStrLen)
+		if v < 1 || v > maxStrLen {
+			return nil, dsl.Errorf(e.Args[1].Position(), "str's length must be between 1 and %d, not %d", maxStrLen, v)
 		}
-		n = int(lit.Value)
+		n = int(v)
 	}
-	switch t.Kind {
-	case TString:
+	switch {
+	case t.Kind == TString && t.gt != nil && cc.goValOf(e.Args[0]) != nil:
+		// A Go string: str(s, n) reads up to n bytes of it.
+		if len(e.Args) == 2 {
+			s := *t
+			s.Size = n
+			return &s, nil
+		}
 		return t, nil
-	case TInt, TPtr:
+	case t.Kind == TString:
+		return t, nil
+	case t.Kind == TInt || t.Kind == TPtr:
 		return stringType(n), nil
 	}
 	return nil, dsl.Errorf(e.Args[0].Position(), "str takes a pointer, not %s", t)
@@ -261,6 +277,10 @@ func typeStr(cc *chainCtx, e *dsl.Call) (*Type, error) {
 func genStr(cc *chainCtx, e *dsl.Call, dst mem) {
 	g := cc.g
 	src := cc.types[e.Args[0]]
+	if gv := cc.goValOf(e.Args[0]); gv != nil && src.Kind == TString {
+		cc.genGoStringTo(cc.unwrap(e.Args[0]), gv, cc.types[e].Size, dst)
+		return
+	}
 	if src.Kind == TString {
 		cc.genMem(e.Args[0], dst)
 		return

@@ -55,6 +55,9 @@ type chainCtx struct {
 	latency int16
 	agg     *Aggregation // the last aggregation, for as/every/top
 	exit    string       // label that ends the program
+	// gostate holds the places of values typed from a traced binary
+	// (gotypes.go); nil until a chain reads one.
+	gostate *goState
 	// span is set on chains that have a start and an end (span.go).
 	span *spanState
 }
@@ -79,6 +82,9 @@ func Compile(p *dsl.Program, env *Env) (*Program, error) {
 	}
 	if err := pb.nameAggregations(); err != nil {
 		return nil, withSource(err, p.Source)
+	}
+	if err := pb.selectEvents(); err != nil {
+		return nil, err
 	}
 	if err := pb.checkExports(); err != nil {
 		return nil, withSource(err, p.Source)
@@ -294,6 +300,9 @@ func (pb *progBuilder) compileChainHooks(st *dsl.Statement, src *dsl.Call, stage
 	if err != nil {
 		return err
 	}
+	if len(targets) > 0 {
+		pb.out.Warnings = append(pb.out.Warnings, targets[0].skipped...)
+	}
 	for _, t := range targets {
 		if err := pb.compileTarget(st, src, stageCalls, t, h); err != nil {
 			return err
@@ -331,6 +340,11 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 		conds: map[*dsl.Call]dsl.Expr{}, fieldRefs: map[*dsl.Ident]*dsl.Selector{},
 		pendingSlot: map[*dsl.Call]int16{},
 	}
+	if t.std != nil {
+		if _, err := pb.helper(t); err != nil {
+			return nil, dsl.Errorf(src.Pos, "%v", err)
+		}
+	}
 	if h.check != nil {
 		if err := h.check(cc); err != nil {
 			return nil, err
@@ -341,6 +355,13 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 	for i, s := range stageCalls {
 		defs[i], _ = stageOf(s.Name)
 		if err := defs[i].check(cc, s); err != nil {
+			return nil, err
+		}
+	}
+	var eventCond dsl.Expr
+	if t.std != nil {
+		var err error
+		if eventCond, err = cc.eventFilter(stageCalls); err != nil {
 			return nil, err
 		}
 	}
@@ -371,15 +392,16 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 			asm.LoadMem(asm.R0, asm.R0, 0, asm.DWord),
 			asm.JNE.Imm(asm.R0, 0, cc.exit))
 	}
-	if pb.env.PID != 0 && !t.noPIDFilter && !t.pidAttach {
-		g.call(asm.FnGetCurrentPidTgid)
-		g.emit(asm.RSh.Imm(asm.R0, 32), asm.JNE.Imm(asm.R0, int32(pb.env.PID), cc.exit))
+	if !t.noPIDFilter {
+		if err := pb.scopeFilter(cc); err != nil {
+			return nil, err
+		}
 	}
 	if t.std != nil {
-		if _, err := pb.helper(t); err != nil {
-			return nil, dsl.Errorf(src.Pos, "%v", err)
-		}
 		cc.genEventLookup()
+		if eventCond != nil {
+			cc.genCond(eventCond, cc.exit)
+		}
 	}
 	if h.pre != nil {
 		h.pre(cc)
@@ -415,7 +437,7 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 		License:      "GPL",
 	}
 	at := t.attach
-	if !t.noPIDFilter {
+	if !t.noPIDFilter && pb.attachByPID() {
 		at.PID = pb.env.PID
 	}
 	pr := &Probe{Name: t.name, Program: name, Attach: at, Pos: src.Pos}

@@ -1,6 +1,8 @@
 package compiler
 
 import (
+	"fmt"
+
 	"github.com/cilium/ebpf/asm"
 
 	"github.com/ebpftrace/ebpftrace/dsl"
@@ -27,7 +29,7 @@ func (ev *Event) addField(name string, typ *Type) int {
 
 // fieldFor describes a value of type typ at off in a record or key.
 func fieldFor(name string, typ *Type, off int) Field {
-	f := Field{Name: name, Offset: off, Size: typ.slotSize(), Signed: typ.Signed, Hex: typ.Hex, Show: typ.Show}
+	f := Field{Name: name, Offset: off, Size: typ.slotSize(), Signed: typ.Signed, Hex: typ.Hex, Show: typ.Show, Binary: typ.binary}
 	switch typ.Kind {
 	case TString:
 		f.Kind = FieldString
@@ -124,14 +126,25 @@ func (cc *chainCtx) writeValue(e dsl.Expr, rec int16, off int) {
 	}
 	mark := g.stackMark()
 	v := cc.genScalar(e)
-	if t.Show == "usym" {
-		cc.genPid(asm.R1)
+	if t.slotSize() == 16 {
+		cc.genSecondWord(t, asm.R1)
 		g.emit(asm.LoadMem(asm.R2, asm.R10, rec, asm.DWord), asm.StoreMem(asm.R2, int16(off+8), asm.R1, asm.DWord))
 	}
 	r := g.load(v, asm.R1)
 	g.emit(asm.LoadMem(asm.R2, asm.R10, rec, asm.DWord), asm.StoreMem(asm.R2, int16(off), r, asm.DWord))
 	g.freeVal(v)
 	g.release(mark)
+}
+
+// genSecondWord puts the second word of a 16-byte scalar of type t into
+// r: the pid of a usym, the caller's return address of a ustack taken at
+// a function's entry (stacks.go).
+func (cc *chainCtx) genSecondWord(t *Type, r asm.Register) {
+	if t.callerFrame {
+		cc.genCallerPC(r)
+		return
+	}
+	cc.genPid(r)
 }
 
 // genPid puts the current pid (tgid) into r.
@@ -166,14 +179,26 @@ func checkPrint(cc *chainCtx, call *dsl.Call) error {
 		}
 		types = append(types, t)
 	}
-	goFmt, err := checkFormat(fs, call.Args[1:], types)
+	goFmt, unsigned, err := checkFormatU(fs, call.Args[1:], types)
 	if err != nil {
 		return err
 	}
-	u := &printUse{ev: cc.prog.newEvent(call, cc.t, EventPrint), exprs: call.Args[1:]}
+	u := &printUse{ev: cc.prog.newEvent(call, cc.t, EventPrint), exprs: append([]dsl.Expr{}, call.Args[1:]...)}
 	u.ev.Format = goFmt
+	names := fieldNames(u.exprs)
 	for i, a := range u.exprs {
-		u.offs = append(u.offs, u.ev.addField(dsl.ExprString(a), types[i]))
+		name := names[i]
+		if unsigned[i] {
+			// %u of a signed value: its bits, as the unsigned type of
+			// its size (uint32(x) for an int32).
+			conv := fmt.Sprintf("uint%d", 8*types[i].Size)
+			a = &dsl.Call{Pos: a.Position(), Fun: &dsl.Ident{Pos: a.Position(), Name: conv}, Name: conv, Args: []dsl.Expr{a}}
+			if types[i], err = cc.typeOf(a); err != nil {
+				return err
+			}
+			u.exprs[i] = a
+		}
+		u.offs = append(u.offs, u.ev.addField(name, types[i]))
 	}
 	cc.prints[call] = u
 	return nil
@@ -187,6 +212,9 @@ func (cc *chainCtx) checkPrintDefault(call *dsl.Call) error {
 	u.exprs = []dsl.Expr{&dsl.Ident{Pos: pos, Name: "nsecs"}, &dsl.Ident{Pos: pos, Name: "pid"}, &dsl.Ident{Pos: pos, Name: "comm"}}
 	names := []string{"time", "pid", "comm"}
 	for _, a := range cc.t.fields() {
+		if a.unreadable != "" || a.typ.Kind == TGo || a.typ.Kind == TVoid {
+			continue // structs, slices, floats: shown by what is read of them
+		}
 		var e dsl.Expr = &dsl.Selector{Pos: pos, X: &dsl.Ident{Pos: pos, Name: "args"}, Sel: a.name, SelPos: pos}
 		if a.typ.Kind == TPtr && a.typ.Elem != nil && a.typ.Elem.Size == 1 {
 			e = &dsl.Call{Pos: pos, Name: "str", Fun: &dsl.Ident{Pos: pos, Name: "str"}, Args: []dsl.Expr{e}}
@@ -220,4 +248,25 @@ func genPrint(cc *chainCtx, call *dsl.Call) {
 			cc.writeValue(e, rec, u.offs[i])
 		}
 	}, cc.pendingSlot[call])
+}
+
+// fieldNames names the fields of print's arguments, as JSON shows them:
+// each by its source text (pid, str(args.filename)), a literal by its
+// place (arg2), and a name used twice gets _2, _3.
+func fieldNames(args []dsl.Expr) []string {
+	var out []string
+	seen := map[string]int{}
+	for i, a := range args {
+		name := dsl.ExprString(a)
+		switch a.(type) {
+		case *dsl.IntLit, *dsl.StringLit, *dsl.BoolLit:
+			name = fmt.Sprintf("arg%d", i+1)
+		}
+		seen[name]++
+		if n := seen[name]; n > 1 {
+			name = fmt.Sprintf("%s_%d", name, n)
+		}
+		out = append(out, name)
+	}
+	return out
 }

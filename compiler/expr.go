@@ -63,6 +63,9 @@ func (cc *chainCtx) check(e dsl.Expr) (*Type, error) {
 	case *dsl.BoolLit:
 		return tBool, nil
 	case *dsl.StringLit:
+		if len(e.Value) > maxLiteral {
+			return nil, dsl.Errorf(e.Pos, "string longer than %d bytes (%d)", maxLiteral, len(e.Value))
+		}
 		return constString(e.Value), nil
 	case *dsl.Paren:
 		return cc.typeOf(e.X)
@@ -86,8 +89,10 @@ func (cc *chainCtx) check(e dsl.Expr) (*Type, error) {
 				return tBool, nil
 			}
 			return &Type{Kind: TInt, Size: 8, Signed: e.Op == "-" || t.Signed}, nil
+		case "*":
+			return cc.checkDeref(e, t)
 		default:
-			return nil, dsl.Errorf(e.Pos, "operator %s is not supported here (pointer dereference needs a BTF type: (*T)(p))", e.Op)
+			return nil, dsl.Errorf(e.Pos, "operator %s is not supported here", e.Op)
 		}
 	case *dsl.Binary:
 		return cc.checkBinary(e)
@@ -149,16 +154,6 @@ func isArgs(e dsl.Expr) bool {
 	return ok && id.Name == "args"
 }
 
-// castOf returns the `*T` of a cast (*T)(p), or nil.
-func castOf(e *dsl.Call) *dsl.Unary {
-	if p, ok := e.Fun.(*dsl.Paren); ok {
-		if u, ok := p.X.(*dsl.Unary); ok && u.Op == "*" {
-			return u
-		}
-	}
-	return nil
-}
-
 func (cc *chainCtx) checkSelector(e *dsl.Selector) (*Type, error) {
 	if isArgs(e.X) {
 		if _, err := cc.typeOf(e.X); err != nil {
@@ -173,11 +168,20 @@ func (cc *chainCtx) checkSelector(e *dsl.Selector) (*Type, error) {
 			}
 			return nil, err
 		}
+		if a.unreadable != "" {
+			return nil, dsl.Errorf(e.SelPos, "%s", a.unreadable)
+		}
+		if a.gv != nil {
+			cc.setGoVal(e, a.gv)
+		}
 		return a.typ, nil
 	}
 	t, err := cc.typeOf(e.X)
 	if err != nil {
 		return nil, err
+	}
+	if t.gt != nil {
+		return cc.checkGoSelector(e, t)
 	}
 	return cc.checkBTFSelector(e, t)
 }
@@ -186,6 +190,9 @@ func (cc *chainCtx) checkIndex(e *dsl.Index) (*Type, error) {
 	t, err := cc.typeOf(e.X)
 	if err != nil {
 		return nil, err
+	}
+	if t.gt != nil {
+		return cc.checkGoIndex(e, t)
 	}
 	if t.arrayLen == 0 {
 		return nil, dsl.Errorf(e.Pos, "%s is %s, not an array", dsl.ExprString(e.X), t)
@@ -211,6 +218,16 @@ func (cc *chainCtx) checkBinary(e *dsl.Binary) (*Type, error) {
 	}
 	if x.Kind == TString || y.Kind == TString {
 		if (e.Op == "==" || e.Op == "!=") && x.Kind == TString && y.Kind == TString {
+			if err := cc.checkEventLiteral(e); err != nil {
+				return nil, err
+			}
+			// A literal longer than the other side can hold is never equal
+			// to it: most likely a mistake (comm holds 15 bytes).
+			for _, p := range [][2]*Type{{x, y}, {y, x}} {
+				if lit, buf := p[0], p[1]; lit.Const != nil && buf.Const == nil && len(*lit.Const) > buf.Size-1 {
+					return nil, dsl.Errorf(e.OpPos, "%s holds at most %d bytes; %q (%d bytes) can never be equal to it", dsl.ExprString(e.X), buf.Size-1, shorten(*lit.Const), len(*lit.Const))
+				}
+			}
 			return tBool, nil
 		}
 		pos := e.OpPos
@@ -223,6 +240,18 @@ func (cc *chainCtx) checkBinary(e *dsl.Binary) (*Type, error) {
 	case "==", "!=", "<", "<=", ">", ">=", "&&", "||":
 		return tBool, nil
 	case "+", "-", "*", "/", "%", "&", "|", "^", "&^", "<<", ">>":
+		// As in Go, a constant takes the type of the other side:
+		// uint32(x) + 1 stays unsigned.
+		_, xc := e.X.(*dsl.IntLit)
+		_, yc := e.Y.(*dsl.IntLit)
+		switch {
+		case e.Op == "<<" || e.Op == ">>":
+			return &Type{Kind: TInt, Size: 8, Signed: x.Signed}, nil
+		case yc && !xc:
+			return &Type{Kind: TInt, Size: 8, Signed: x.Signed}, nil
+		case xc && !yc:
+			return &Type{Kind: TInt, Size: 8, Signed: y.Signed}, nil
+		}
 		return &Type{Kind: TInt, Size: 8, Signed: x.Signed || y.Signed}, nil
 	}
 	return nil, dsl.Errorf(e.OpPos, "unknown operator %s", e.Op)
@@ -230,8 +259,8 @@ func (cc *chainCtx) checkBinary(e *dsl.Binary) (*Type, error) {
 
 func (cc *chainCtx) checkCall(e *dsl.Call) (*Type, error) {
 	if e.Name == "" {
-		if u := castOf(e); u != nil {
-			return cc.checkCast(e, u)
+		if name, ok := castName(e); ok {
+			return cc.checkAnyCast(e, name)
 		}
 		return nil, dsl.Errorf(e.Pos, "%s is not a function", dsl.ExprString(e.Fun))
 	}
@@ -259,6 +288,9 @@ func (cc *chainCtx) checkCall(e *dsl.Call) (*Type, error) {
 func (cc *chainCtx) genScalar(e dsl.Expr) val {
 	g := cc.g
 	t := cc.types[e]
+	if gv := cc.goValAt(e); gv != nil {
+		return cc.genGoScalar(e, gv)
+	}
 	switch e := e.(type) {
 	case *dsl.IntLit:
 		v := g.newVal()
@@ -334,8 +366,8 @@ func (cc *chainCtx) genScalar(e dsl.Expr) val {
 		}
 		return cc.genArith(e)
 	case *dsl.Call:
-		if castOf(e) != nil {
-			return cc.genScalar(e.Args[0])
+		if _, ok := castName(e); ok {
+			return cc.genCast(e)
 		}
 		return builtinFuncs[e.Name].gen(cc, e)
 	}
@@ -584,15 +616,11 @@ func (cc *chainCtx) genStringCompare(e *dsl.Binary, onFalse string) {
 	cc.genMem(x, stackMem(bx))
 	g.at(e.OpPos, dsl.ExprString(e))
 	if yt.Const != nil {
+		// checkBinary made sure the buffer holds the literal's bytes; a
+		// buffer filled to the end has no NUL to compare.
 		lit := append([]byte(*yt.Const), 0)
 		if len(lit) > xt.Size {
-			// The buffer cannot hold the literal and its NUL: compare what fits.
 			lit = lit[:xt.Size]
-			if len(*yt.Const) > xt.Size {
-				g.emit(asm.Ja.Label(ne))
-				cc.endStringCompare(e.Op, ne, onFalse, mark)
-				return
-			}
 		}
 		for i := 0; i < len(lit); {
 			n := 8
@@ -652,6 +680,10 @@ func (cc *chainCtx) endStringCompare(op, ne, onFalse string, mark int) {
 func (cc *chainCtx) genMem(e dsl.Expr, dst mem) {
 	g := cc.g
 	t := cc.types[e]
+	if gv := cc.goValAt(e); gv != nil {
+		cc.genGoStringTo(e, gv, t.Size, dst)
+		return
+	}
 	switch e := e.(type) {
 	case *dsl.Paren:
 		cc.genMem(e.X, dst)
@@ -679,11 +711,6 @@ func (cc *chainCtx) genMem(e dsl.Expr, dst mem) {
 			return
 		}
 		a := cc.t.arg(e.Sel)
-		if a.goStringLen != 0 {
-			cc.genGoString(func(r asm.Register) { g.emit(asm.LoadMem(r, regCtx, int16(a.off), asm.DWord)) },
-				func(r asm.Register) { g.emit(asm.LoadMem(r, regCtx, int16(a.goStringLen), asm.DWord)) }, t.Size, dst)
-			return
-		}
 		g.addr(dst, asm.R1)
 		g.movImm(asm.R2, int64(t.Size))
 		// A fixed array holds a string up to its first NUL; what follows
@@ -725,4 +752,16 @@ func (cc *chainCtx) storeConstString(s string, size int, dst mem) {
 	for i := 0; i+4 <= len(b) && i < size; i += 4 {
 		g.emit(asm.StoreImm(base, off+int16(i), int64(int32(binary.LittleEndian.Uint32(b[i:]))), asm.Word))
 	}
+}
+
+// maxLiteral bounds string literals: a value lives on the 512-byte BPF
+// stack or in a ring buffer record.
+const maxLiteral = 1024
+
+// shorten cuts a long literal for a message.
+func shorten(s string) string {
+	if len(s) > 20 {
+		return s[:20] + "…"
+	}
+	return s
 }

@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/ebpftrace/ebpftrace/dsl"
@@ -23,6 +24,22 @@ func FuzzCompile(f *testing.F) {
 		`begin().print("%s", ntop(0x0100007f)).exit()`,
 	} {
 		f.Add(s)
+	}
+	// Values typed from a Go binary (testdata/govalues), with and
+	// without DWARF.
+	for _, stripped := range []bool{false, true} {
+		u := fmt.Sprintf(`uprobe(%q, "main.use")`, goValuesBinary(f, stripped))
+		for _, chain := range []string{
+			`.print("%d %s %s %d", args.t.P.A, args.t.Name, args.t.I, len(args.t.S))`,
+			`.print("%d %d", args.t.S[pid], args.t.Arr[2])`,
+			`.filter(len(args.t.M) > 0).by(args.e).count()`,
+			`.print("%s", (*errors.errorString)(args.e).s)`,
+			`.print("%d %d %u", *arg0, int32(arg1), int8(arg2))`,
+			`.print("%s", (*net/http.Request)(arg3).URL.Path)`,
+			`.print("%d", (*args.t).Embedded.E)`,
+		} {
+			f.Add(u + chain)
+		}
 	}
 	f.Fuzz(func(t *testing.T, src string) {
 		p, err := dsl.Parse("", src)

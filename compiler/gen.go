@@ -50,7 +50,18 @@ type gen struct {
 
 	freeRegs  []asm.Register
 	stackUsed int // bytes of stack in use, slots live at -stackUsed
+	// tooDeep is where the stack first grew past what a BPF program has.
+	tooDeep *srcNote
+	lastAt  srcNote // the source of the instructions being emitted
 }
+
+// BPF limits the generator checks itself, so that a program too large is
+// an error at its source instead of an offset that wraps around.
+const (
+	maxStack = 512       // bytes of stack a BPF program has
+	maxJump  = 1<<15 - 1 // instructions a conditional jump can span
+	maxInsns = 1000000   // BPF_COMPLEXITY_LIMIT_INSNS
+)
 
 func newGen() *gen {
 	g := &gen{alias: map[string]string{}}
@@ -60,8 +71,17 @@ func newGen() *gen {
 
 // at makes the following instructions belong to node e of the source.
 func (g *gen) at(pos dsl.Pos, text string) {
+	// Notes become BTF line info, whose size the kernel bounds: a long
+	// expression's text is cut (every one of its subexpressions has one).
+	if len(text) > maxNote {
+		text = text[:maxNote] + "…"
+	}
 	g.note = &srcNote{pos: pos, text: text}
+	g.lastAt = *g.note
 }
+
+// maxNote is the longest source text kept in a note.
+const maxNote = 60
 
 // emit appends instructions, tagging the first with the current source note
 // and any pending labels.
@@ -97,6 +117,9 @@ func (g *gen) finish() (asm.Instructions, error) {
 	if len(g.pending) > 0 || len(g.insns) == 0 || !isExit(g.insns[len(g.insns)-1]) {
 		g.emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
 	}
+	if g.tooDeep != nil {
+		return nil, dsl.Errorf(g.tooDeep.pos, "program too large: %s needs more than the %d bytes of stack a BPF program has (use fewer or shorter strings)", g.tooDeep.text, maxStack)
+	}
 	for i := range g.insns {
 		ref := g.insns[i].Reference()
 		for {
@@ -110,7 +133,42 @@ func (g *gen) finish() (asm.Instructions, error) {
 			g.insns[i] = g.insns[i].WithReference(ref)
 		}
 	}
-	return g.insns, nil
+	return g.insns, g.checkSize()
+}
+
+// checkSize rejects what BPF cannot encode: more instructions than the
+// kernel loads, or a jump longer than its 16-bit offset.
+func (g *gen) checkSize() error {
+	at := make([]int, len(g.insns)) // raw offset of each instruction
+	labels := map[string]int{}
+	off := 0
+	for i, ins := range g.insns {
+		at[i] = off
+		if sym := ins.Symbol(); sym != "" {
+			labels[sym] = off
+		}
+		off += int(ins.Size() / asm.InstructionSize)
+	}
+	var note srcNote
+	for i, ins := range g.insns {
+		if n, ok := ins.Source().(srcNote); ok {
+			note = n
+		}
+		if off > maxInsns {
+			return dsl.Errorf(note.pos, "program too large: %d BPF instructions (the kernel loads at most %d); split the chain", off, maxInsns)
+		}
+		op := ins.OpCode.JumpOp()
+		if ins.OpCode.Class().IsJump() && op != asm.Call && op != asm.Exit && ins.Reference() != "" {
+			to, ok := labels[ins.Reference()]
+			if !ok {
+				continue
+			}
+			if d := to - at[i] - 1; d > maxJump || d < -maxJump-1 {
+				return dsl.Errorf(note.pos, "program too large: a jump from %s spans %d instructions (BPF jumps span at most %d); use fewer stages or a shorter expression", note.text, d, maxJump)
+			}
+		}
+	}
+	return nil
 }
 
 func isExit(ins asm.Instruction) bool { return ins.OpCode.JumpOp() == asm.Exit }
@@ -121,6 +179,14 @@ func isExit(ins asm.Instruction) bool { return ins.OpCode.JumpOp() == asm.Exit }
 func (g *gen) alloc(n int) int16 {
 	n = (n + 7) &^ 7
 	g.stackUsed += n
+	if g.stackUsed > maxStack {
+		// Keep going (offsets in range) and fail in finish, at this place.
+		if g.tooDeep == nil {
+			note := g.lastAt
+			g.tooDeep = &note
+		}
+		g.stackUsed = maxStack
+	}
 	return int16(-g.stackUsed)
 }
 

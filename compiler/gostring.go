@@ -1,18 +1,21 @@
 package compiler
 
 import (
+	"fmt"
+
 	"github.com/cilium/ebpf/asm"
 
 	"github.com/ebpftrace/ebpftrace/dsl"
 )
 
 // Go strings are a pointer and a length, not NUL-terminated: gostr(p, n)
-// and string parameters of Go functions read min(n, size-1) bytes of user
-// memory into a zeroed buffer, so the text ends at its NUL.
+// and Go string values read min(n, size-1) bytes of user memory into a
+// zeroed buffer, so the text ends at its NUL; a longer one is cut and
+// marked "…".
 
 func init() {
 	builtinFuncs["gostr"] = &builtinFunc{
-		name: "gostr", usage: "gostr(ptr, len)", doc: "a Go string (pointer and length) in user memory",
+		name: "gostr", usage: "gostr(ptr, len)", doc: fmt.Sprintf("a Go string (pointer and length) in user memory; longer than %d bytes, it ends in …", goStrLen-4),
 		minArgs: 2, maxArgs: 2,
 		typ: func(cc *chainCtx, e *dsl.Call) (*Type, error) {
 			for _, a := range e.Args {
@@ -20,7 +23,7 @@ func init() {
 					return nil, dsl.Errorf(a.Position(), "gostr takes a pointer and a length, not %s", t)
 				}
 			}
-			return stringType(defaultStrLen), nil
+			return stringType(goStrLen), nil
 		},
 		genMem: func(cc *chainCtx, e *dsl.Call, dst mem) {
 			g := cc.g
@@ -28,7 +31,7 @@ func init() {
 			p := cc.genScalar(e.Args[0])
 			n := cc.genScalar(e.Args[1])
 			g.at(e.Pos, dsl.ExprString(e))
-			cc.genGoString(func(r asm.Register) { g.loadInto(p, r) }, func(r asm.Register) { g.loadInto(n, r) }, defaultStrLen, dst)
+			cc.genGoString(func(r asm.Register) { g.loadInto(p, r) }, func(r asm.Register) { g.loadInto(n, r) }, cc.types[e].Size, dst)
 			g.freeVal(n)
 			g.freeVal(p)
 			g.release(mark)
@@ -36,8 +39,13 @@ func init() {
 	}
 }
 
+// truncMark ends a Go string that did not fit its buffer: "…" in UTF-8.
+var truncMark = []byte("…")
+
 // genGoString reads a Go string whose pointer and length loadPtr and
-// loadLen put into a register, into size bytes at dst.
+// loadLen put into a register, into size bytes at dst: the whole string
+// when it fits with its NUL, else its first size-4 bytes and "…", so a
+// cut string shows that it was cut.
 func (cc *chainCtx) genGoString(loadPtr, loadLen func(asm.Register), size int, dst mem) {
 	g := cc.g
 	// Zero the buffer so the text is NUL-terminated.
@@ -46,12 +54,22 @@ func (cc *chainCtx) genGoString(loadPtr, loadLen func(asm.Register), size int, d
 		g.emit(asm.StoreImm(base, off+int16(i), 0, asm.Word))
 	}
 	done := g.newLabel("gostr")
-	clamp := g.newLabel("gostrlen")
+	fits := g.newLabel("gostrfits")
 	loadLen(asm.R2)
-	// Unsigned: a negative length is huge and clamps too; the verifier
+	// Unsigned: a negative length is huge and is cut too; the verifier
 	// needs the size bounded either way.
-	g.emit(asm.JLE.Imm(asm.R2, int32(size-1), clamp), asm.Mov.Imm(asm.R2, int32(size-1)))
-	g.mark(clamp)
+	g.emit(asm.JLE.Imm(asm.R2, int32(size-1), fits))
+	keep := size - 1 - len(truncMark)
+	loadPtr(asm.R3)
+	g.addr(dst, asm.R1)
+	g.emit(asm.Mov.Imm(asm.R2, int32(keep)))
+	g.call(asm.FnProbeReadUser)
+	base, off = g.base(dst, asm.R1)
+	for i, c := range truncMark {
+		g.emit(asm.StoreImm(base, off+int16(keep+i), int64(c), asm.Byte))
+	}
+	g.emit(asm.Ja.Label(done))
+	g.mark(fits)
 	g.emit(asm.JEq.Imm(asm.R2, 0, done))
 	loadPtr(asm.R3)
 	g.addr(dst, asm.R1)

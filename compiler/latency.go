@@ -74,10 +74,36 @@ func (pb *progBuilder) compileLatency(st *dsl.Statement, src *dsl.Call, before [
 	if err != nil {
 		return err
 	}
-	// Pair by goroutine only when both sides are Go user probes.
+	// Calls of a Go program pair by goroutine: goroutines move between
+	// threads, so pairing them by thread would be wrong, never a
+	// fallback. Both sides must then be Go probes whose goid is known.
 	byGoid := true
-	for _, t := range append(append([]*target{}, starts...), ends...) {
+	var goT, other *target
+	var otherPos dsl.Pos
+	for i, t := range append(append([]*target{}, starts...), ends...) {
 		byGoid = byGoid && t.goidOff > 0
+		pos := src.Pos
+		if i >= len(starts) {
+			pos = endSrc.Pos
+		}
+		switch {
+		case t.isGo && t.goidOff <= 0 && startKey == nil:
+			e := dsl.Errorf(pos, "latency() pairs calls of a Go program by goroutine, but the goroutine id of %s is unknown", t.name)
+			if t.goidErr != nil {
+				e.Detail = t.goidErr.Error()
+			}
+			e.Hint = "pair by keys instead: latency(end, startKey, endKey)"
+			return e
+		case t.isGo:
+			goT = t
+		case other == nil:
+			other, otherPos = t, pos
+		}
+	}
+	if goT != nil && other != nil && startKey == nil {
+		e := dsl.Errorf(otherPos, "latency() pairs calls of a Go program by goroutine, and %s is not a probe of a Go program", other.name)
+		e.Hint = "pair them by keys: latency(end, startKey, endKey)"
+		return e
 	}
 	name := fmt.Sprintf("ebt_l%d", len(pb.out.Spec.Maps))
 	var record, match hooks

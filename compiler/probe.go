@@ -8,6 +8,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/ebpftrace/ebpftrace/dsl"
+	"github.com/ebpftrace/ebpftrace/internal/gobin"
 	"github.com/ebpftrace/ebpftrace/internal/tracefs"
 	"github.com/ebpftrace/ebpftrace/stdlib"
 )
@@ -50,7 +51,8 @@ type target struct {
 	// tracepoint, saved registers of a kprobe or uprobe); nil when the
 	// probe has no raw arguments.
 	argOffs []int
-	// userPtrs: char pointers in args point into user memory (syscalls).
+	// userPtrs: the addresses the probe sees point into user memory:
+	// pointer args of syscalls, anything of a user probe.
 	userPtrs bool
 	// goidOff is the offset of goid in the runtime's g on Go binaries,
 	// -1 elsewhere (and 0 for probes that are not user probes).
@@ -58,11 +60,28 @@ type target struct {
 	// noPIDFilter: the probe does not run in the traced process (begin,
 	// end, interval), so -p/-c must not filter it.
 	noPIDFilter bool
-	// pidAttach: the attachment itself is limited to the -p/-c process
+	// pidAttach: the attachment itself can be limited to the -p process
 	// (uprobes), so the program need not check the pid again.
 	pidAttach bool
 	// std is set on the targets of stdlib sources (probe_stdlib.go).
 	std *stdTarget
+	// skipped, on the first target of a glob, are the matches that could
+	// not be probed; the program warns about them.
+	skipped []*dsl.Error
+	// bin is the traced binary of a user probe, whose types casts and
+	// args use; nil elsewhere.
+	bin *gobin.Binary
+	// vaddrs are the virtual addresses (in the file) of each attach
+	// offset, from which a PIE's load bias is computed (gotypes.go).
+	vaddrs []uint64
+	// isGo marks a user probe on a Go binary; goidErr says why its goid
+	// is unknown when goidOff is -1.
+	isGo    bool
+	goidErr error
+	// atEntry: the probe fires before the function pushed a frame (its
+	// entry, or a Go function's RET), so a frame-pointer walk misses the
+	// caller, whose return address is at [RSP].
+	atEntry bool
 }
 
 // argField is one field of `args`.
@@ -71,14 +90,18 @@ type argField struct {
 	typ     *Type
 	off     int  // offset in the context
 	dataLoc bool // __data_loc: a u32 (len<<16 | offset) locating the bytes
-	// goStringLen, when non-zero, is the context offset of a Go string's
-	// length; off then holds its data pointer.
-	goStringLen int
+	// gv, when set, locates a value typed from the binary's debug
+	// information (gotypes.go); typ was made from its type.
+	gv *goVal
+	// unreadable, when set, is why the field cannot be read.
+	unreadable string
 	// slot: the context holds the value as a 64-bit word (registers, raw
 	// tracepoint and fentry arguments); read 8 bytes and narrow.
 	slot bool
-	// event: the field is in a stdlib helper's event, not in the context.
-	event bool
+	// event: the field is in a stdlib helper's event, not in the context;
+	// values, when set, are the only strings it holds.
+	event  bool
+	values []string
 }
 
 // fields returns the args fields, computing them on first use.
@@ -118,9 +141,24 @@ type Tracepoints interface {
 type Env struct {
 	// Tracepoints may be nil when the program uses none.
 	Tracepoints Tracepoints
+	// Exe is the executable of the -p process or the -c command, for the
+	// sources that watch one program (http.server()); "" with neither.
+	Exe string
 	// PID, when non-zero, limits every probe that runs in process context
-	// to that process (-p, -c).
+	// to that process (-p), and with FollowForks to it and the processes
+	// it starts. CgroupID, when set, takes precedence.
 	PID int
+	// CgroupID, when non-zero, limits every probe that runs in process
+	// context to the tasks of that cgroup v2, as the kernel's
+	// bpf_get_current_cgroup_id() names it: a -c command run in a cgroup
+	// made for it, and everything it starts. Uprobes then attach to every
+	// process of their binary and filter in the program.
+	CgroupID uint64
+	// FollowForks extends PID to every process that PID and its
+	// descendants start once the program is attached (-c where no cgroup
+	// can be made): the program keeps a map of traced pids, filled from
+	// sched:sched_process_fork and emptied at sched:sched_process_free.
+	FollowForks bool
 	// StartNs is CLOCK_MONOTONIC at start; `elapsed` counts from it.
 	StartNs uint64
 	// RingBufSize is the event ring buffer's size in bytes, a power of

@@ -2,13 +2,14 @@ package compiler
 
 import (
 	"fmt"
-	"os"
+	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 
 	"github.com/ebpftrace/ebpftrace/dsl"
+	"github.com/ebpftrace/ebpftrace/internal/binpath"
 	"github.com/ebpftrace/ebpftrace/stdlib"
 	"github.com/ebpftrace/ebpftrace/stdlib/pack"
 )
@@ -34,6 +35,9 @@ type Helper struct {
 	Event, Chain string
 	// Chains are the chain programs (names in Program.Spec) in slot order.
 	Chains []string
+	// allEvents: a chain reads the lifecycle event, so the helper hands
+	// over every one (selectEvents).
+	allEvents bool
 }
 
 // stdTarget is what a target of a stdlib source carries.
@@ -73,18 +77,13 @@ func expandStdlib(env *Env, call *dsl.Call, src *pack.Source) ([]*target, error)
 			return nil, err
 		}
 		pos = call.Args[0].Position()
-		if path, err = resolveBinary(bin, env.PID); err != nil {
+		if path, err = binpath.Resolve(bin, env.PID); err != nil {
 			return nil, dsl.Errorf(pos, "%s: %v", call.Name, err)
 		}
-	case env.PID != 0:
-		// The traced process's own executable.
-		p, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", env.PID))
-		if err != nil {
-			return nil, dsl.Errorf(pos, "%s: the executable of process %d: %v", call.Name, env.PID, err)
-		}
-		path = p
+	case env.Exe != "":
+		path = env.Exe
 	default:
-		return nil, dsl.Errorf(pos, `%s needs the Go program to watch: %s("/path/to/binary"), or -p PID`, call.Name, call.Name)
+		return nil, dsl.Errorf(pos, `%s needs the Go program to watch: %s("/path/to/binary"), or -p PID, or -c CMD`, call.Name, call.Name)
 	}
 	tgt, err := src.Open(path)
 	if err != nil {
@@ -101,12 +100,140 @@ func expandStdlib(env *Env, call *dsl.Call, src *pack.Source) ([]*target, error)
 	t.std.helper = &Helper{Source: call.Name, Target: tgt}
 	for _, f := range tgt.Schema.Fields {
 		typ := &Type{Kind: TInt, Size: f.Size, Signed: f.Kind == pack.Signed}
-		if f.Kind == pack.String {
+		switch f.Kind {
+		case pack.String:
 			typ = &Type{Kind: TString, Size: f.Size}
+		case pack.UStack:
+			// A stack the helper took in its stack map, which the runtime
+			// makes the program's own (pack.Target.LoadWith).
+			typ = &Type{Kind: TStack, Size: 8, User: true, Show: "ustack"}
 		}
-		t.args = append(t.args, &argField{name: f.Name, typ: typ, off: f.Offset, event: true})
+		t.args = append(t.args, &argField{name: f.Name, typ: typ, off: f.Offset, event: true, values: f.Values})
 	}
 	return []*target{t}, nil
+}
+
+// eventFilter is, on a source with lifecycle events (grpc's start, send,
+// recv, close_send, end), the condition a chain that never reads `event`
+// gets: only the default events (end), whatever other chains on the same
+// helper select. A chain that reads `event` gets every event and filters
+// itself. It is checked like the user's own filters; nil when there is
+// nothing to add.
+func (cc *chainCtx) eventFilter(stageCalls []*dsl.Call) (dsl.Expr, error) {
+	sch := cc.t.std.helper.Target.Schema
+	if len(sch.Events()) == 0 || len(sch.DefaultEvents) == 0 {
+		return nil, nil
+	}
+	if mentionsEvent(stageCalls, pack.EventField) {
+		cc.t.std.helper.allEvents = true
+		return nil, nil
+	}
+	var cond dsl.Expr
+	for _, name := range sch.DefaultEvents {
+		var eq dsl.Expr = &dsl.Binary{Op: "==",
+			X: &dsl.Selector{X: &dsl.Ident{Name: "args"}, Sel: pack.EventField},
+			Y: &dsl.StringLit{Value: name}}
+		if cond != nil {
+			eq = &dsl.Binary{Op: "||", X: cond, Y: eq}
+		}
+		cond = eq
+	}
+	if _, err := cc.typeOf(cond); err != nil {
+		return nil, err
+	}
+	return cond, nil
+}
+
+// mentionsEvent reports whether a chain's stages name the field (alone,
+// or as args.field) anywhere.
+func mentionsEvent(stageCalls []*dsl.Call, field string) bool {
+	found := false
+	var walk func(e dsl.Expr)
+	walk = func(e dsl.Expr) {
+		switch e := e.(type) {
+		case *dsl.Ident:
+			found = found || e.Name == field
+		case *dsl.Selector:
+			found = found || isArgs(e.X) && e.Sel == field
+			walk(e.X)
+		case *dsl.Binary:
+			walk(e.X)
+			walk(e.Y)
+		case *dsl.Unary:
+			walk(e.X)
+		case *dsl.Paren:
+			walk(e.X)
+		case *dsl.Index:
+			walk(e.X)
+			walk(e.Index)
+		case *dsl.Call:
+			walk(e.Fun)
+			for _, a := range e.Args {
+				walk(a)
+			}
+		case *dsl.StringLit:
+			// .filter("event == \"recv\"") holds its condition in a string.
+			found = found || strings.Contains(e.Value, field)
+		}
+	}
+	for _, c := range stageCalls {
+		for _, a := range c.Args {
+			walk(a)
+		}
+	}
+	return found
+}
+
+// selectEvents tells each helper with lifecycle events which ones its
+// chains read: every one when a chain reads `event`, else the defaults.
+func (pb *progBuilder) selectEvents() error {
+	for _, h := range pb.out.Helpers {
+		sch := h.Target.Schema
+		if len(sch.Events()) == 0 {
+			continue
+		}
+		names := sch.DefaultEvents
+		if h.allEvents {
+			names = sch.Events()
+		}
+		if err := h.Target.SelectEvents(names...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkEventLiteral: a string compared with a field whose values are
+// listed (grpc's event and kind) must be one of them.
+func (cc *chainCtx) checkEventLiteral(e *dsl.Binary) error {
+	for _, p := range [][2]dsl.Expr{{e.X, e.Y}, {e.Y, e.X}} {
+		lit, ok := p[1].(*dsl.StringLit)
+		if !ok {
+			continue
+		}
+		var name string
+		switch f := p[0].(type) {
+		case *dsl.Ident:
+			if sel, ok := cc.fieldRefs[f]; ok {
+				name = sel.Sel
+			}
+		case *dsl.Selector:
+			if isArgs(f.X) {
+				name = f.Sel
+			}
+		}
+		if name == "" || cc.t.std == nil {
+			continue
+		}
+		a := cc.t.arg(name)
+		if a == nil || len(a.values) == 0 || slices.Contains(a.values, lit.Value) {
+			continue
+		}
+		err := dsl.Errorf(lit.Pos, "%s is never %q: its values are %s", name, lit.Value, strings.Join(a.values, ", "))
+		err.Hint = dsl.DidYouMean(lit.Value, a.values)
+		return err
+	}
+	return nil
 }
 
 // helper returns the Program's helper for a stdlib target, making it the
@@ -125,6 +252,11 @@ func (pb *progBuilder) helper(t *target) (*Helper, error) {
 		pb.out.Helpers = append(pb.out.Helpers, h)
 	}
 	t.std.helper = h
+	for _, f := range h.Target.Schema.Fields {
+		if f.Kind == pack.UStack {
+			pb.needStacks()
+		}
+	}
 	if len(h.Chains) >= pack.ChainSlots {
 		return nil, fmt.Errorf("at most %d chains can watch one %s", pack.ChainSlots, h.Source)
 	}

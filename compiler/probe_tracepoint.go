@@ -57,15 +57,16 @@ func expandTracepoint(env *Env, call *dsl.Call) ([]*target, error) {
 			name:     "tracepoint:" + n,
 			attach:   Attach{Kind: AttachTracepoint, Target: n},
 			progType: ebpf.TracePoint,
-			args:     tracepointArgs(f),
+			args:     tracepointArgs(f, cat == "syscalls"),
 			userPtrs: cat == "syscalls",
 		})
 	}
 	return out, nil
 }
 
-// tracepointArgs types the fields of a format file.
-func tracepointArgs(f *tracefs.Format) []*argField {
+// tracepointArgs types the fields of a format file; user says its
+// pointers point into user memory (syscall arguments).
+func tracepointArgs(f *tracefs.Format, user bool) []*argField {
 	var out []*argField
 	for _, fl := range f.Fields {
 		a := &argField{name: fl.Name, off: fl.Offset}
@@ -88,7 +89,7 @@ func tracepointArgs(f *tracefs.Format) []*argField {
 			if fl.IsString {
 				elem = &Type{Kind: TInt, Size: 1, Signed: true, CType: "char"}
 			}
-			a.typ = &Type{Kind: TPtr, Size: 8, Elem: elem, CType: fl.Type}
+			a.typ = &Type{Kind: TPtr, Size: 8, Elem: elem, CType: fl.Type, User: user}
 		case fl.ArrayLen > 0 || !validIntSize(fl.Size):
 			// Arrays of numbers (syscall args[6]) read element-wise later;
 			// for now their first element stands for them.

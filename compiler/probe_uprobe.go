@@ -1,20 +1,15 @@
 package compiler
 
 import (
-	"debug/elf"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/cilium/ebpf"
 
 	"github.com/ebpftrace/ebpftrace/dsl"
+	"github.com/ebpftrace/ebpftrace/internal/binpath"
 	"github.com/ebpftrace/ebpftrace/internal/gobin"
-	"github.com/ebpftrace/ebpftrace/internal/procmaps"
 )
 
 // uprobe(bin, sym) and uretprobe(bin, sym) fire on user function entry
@@ -52,9 +47,14 @@ func expandUprobe(ret bool) func(*Env, *dsl.Call) ([]*target, error) {
 		if err != nil {
 			return nil, err
 		}
-		path, err := resolveBinary(binArg, env.PID)
+		path, err := binpath.Resolve(binArg, env.PID)
 		if err != nil {
 			return nil, dsl.Errorf(call.Args[0].Position(), "%s: %v", call.Name, err)
+		}
+		if env.PID != 0 {
+			if err := checkMapped(env.PID, path); err != nil {
+				return nil, dsl.Errorf(call.Args[0].Position(), "%s: %v", call.Name, err)
+			}
 		}
 		b, err := gobin.Open(path)
 		if err != nil {
@@ -81,13 +81,25 @@ func expandUprobe(ret bool) func(*Env, *dsl.Call) ([]*target, error) {
 			return nil, dsl.Errorf(call.Args[1].Position(), "%q matches %d functions of %s; narrow the pattern (at most 512)", pattern, len(funcs), path)
 		}
 		var out []*target
+		// A glob skips the functions it cannot probe (a Go function that
+		// never returns has no RET), as long as one is left.
+		var skipped []*dsl.Error
 		for _, f := range funcs {
 			t, err := uprobeTarget(b, path, f, ret)
 			if err != nil {
-				return nil, dsl.Errorf(call.Args[1].Position(), "%s: %v", call.Name, err)
+				e := dsl.Errorf(call.Args[1].Position(), "%s: %v", call.Name, err)
+				if len(funcs) == 1 {
+					return nil, e
+				}
+				skipped = append(skipped, e)
+				continue
 			}
 			out = append(out, t)
 		}
+		if len(out) == 0 {
+			return nil, skipped[0]
+		}
+		out[0].skipped = skipped
 		return out, nil
 	}
 }
@@ -103,8 +115,13 @@ func uprobeTarget(b *gobin.Binary, path string, f gobin.Func, ret bool) (*target
 		progType:  ebpf.Kprobe,
 		goidOff:   -1,
 		pidAttach: true,
+		userPtrs:  true,
+		bin:       b,
+		isGo:      b.IsGo,
+		// At the entry nothing is pushed yet; at a Go function's RET
+		// its frame is popped. A kernel uretprobe fires in the caller.
+		atEntry: !ret || b.IsGo,
 	}
-	regs := cArgRegs
 	if b.IsGo && !ret {
 		// Past the stack check, so a call that grows the stack fires once.
 		off, err := b.BodyOffset(f)
@@ -114,9 +131,11 @@ func uprobeTarget(b *gobin.Binary, path string, f gobin.Func, ret bool) (*target
 		t.attach.Offsets = []uint64{off}
 	}
 	if b.IsGo {
-		regs = goArgRegs
-		if off, err := b.GoidOffset(); err == nil {
+		off, err := b.GoidOffset()
+		if err == nil {
 			t.goidOff = off
+		} else {
+			t.goidErr = fmt.Errorf("%s (%s): %w", path, b.GoVersion, err)
 		}
 	}
 	switch {
@@ -130,27 +149,52 @@ func uprobeTarget(b *gobin.Binary, path string, f gobin.Func, ret bool) (*target
 		}
 		t.attach.Offsets = offs
 		t.retval = &argField{name: "retval", typ: tInt64, off: goArgRegs[0], slot: true}
-		if res, err := b.Results(f.Name); err == nil && len(res) > 0 && len(res[0].Regs) == 1 {
-			t.retval.typ = goParamType(res[0])
+		if b.HasDWARF {
+			if res, err := b.Results(f.Name); err == nil && len(res) > 0 {
+				t.retval = goParamField(b, res[0], goArgRegs, "retval")
+				t.retval.name = "retval"
+				// At a return, args are the results, by name (~r0,
+				// ~r1… when unnamed): retval is the first.
+				fn := f.Name
+				t.argsFn = func() ([]*argField, error) { return goResults(b, fn) }
+			}
 		}
 	case ret:
 		t.attach.Kind = AttachUretprobe
 		t.retval = &argField{name: "retval", typ: tInt64, off: ptRegsAX, slot: true}
+		if b.HasDWARF {
+			if _, res, err := b.CSignature(f.Name); err == nil && res != nil {
+				t.retval = goParamField(b, *res, []int{ptRegsAX, ptRegsDX}, "retval")
+				t.retval.name = "retval"
+			}
+		}
 	default:
-		t.argOffs = regs
+		t.argOffs = cArgRegs
 		fn := f.Name
 		switch {
 		case b.IsGo && b.HasDWARF:
+			t.argOffs = goArgRegs
 			t.argsFn = func() ([]*argField, error) { return goArgs(b, fn) }
 		case b.IsGo:
-			t.argsErr = fmt.Errorf("%s has no DWARF (built with -ldflags=-w or stripped), so its parameters have no names: read them as arg0…arg8 (Go's register ABI: RAX RBX RCX RDI RSI R8 R9 R10 R11; a string is two: pointer, length)", path)
+			t.argOffs = goArgRegs
+			t.argsErr = fmt.Errorf("%s has no DWARF (built with -ldflags=-w or stripped), so its parameters have no names: read them as arg0…arg8 (Go's register ABI: RAX RBX RCX RDI RSI R8 R9 R10 R11; a string is two: pointer, length), and follow pointers as a type the binary's runtime type descriptors know: (*net/http.Request)(arg3).URL.Path", path)
+		case b.HasDWARF:
+			t.argsFn = func() ([]*argField, error) { return cArgs(b, fn) }
 		}
+	}
+	for _, off := range t.attach.Offsets {
+		// The address of each attach offset in the file, for the load
+		// bias of a PIE.
+		t.vaddrs = append(t.vaddrs, f.Addr+off-f.Offset)
 	}
 	return t, nil
 }
 
+// ptRegsDX is RDX's offset in struct pt_regs, a C result's second word.
+const ptRegsDX = 96
+
 // goArgs types a Go function's parameters from DWARF, each read from the
-// registers the register ABI put it in.
+// registers the register ABI put it in, or from the stack.
 func goArgs(b *gobin.Binary, fn string) ([]*argField, error) {
 	params, err := b.Params(fn)
 	if err != nil {
@@ -158,163 +202,44 @@ func goArgs(b *gobin.Binary, fn string) ([]*argField, error) {
 	}
 	var out []*argField
 	for _, p := range params {
-		if p.OnStack || len(p.Regs) == 0 {
-			continue // passed in memory: not readable from registers
-		}
-		a := &argField{name: p.Name, off: goArgRegs[p.Regs[0]], slot: true, typ: goParamType(p)}
-		switch {
-		case p.Kind == gobin.KindString && len(p.Regs) == 2:
-			a.goStringLen = goArgRegs[p.Regs[1]]
-			a.typ = &Type{Kind: TString, Size: defaultStrLen, CType: "string"}
-		case len(p.Regs) != 1 || p.Kind == gobin.KindFloat:
-			continue // slices, interfaces, structs, floats: read their words as arg0…arg8
-		}
-		out = append(out, a)
+		// Blank parameters are ~p0, ~p1… in DWARF: args.p0, args.p1.
+		p.Name = strings.TrimPrefix(p.Name, "~")
+		out = append(out, goParamField(b, p, goArgRegs, "args."+p.Name))
 	}
 	return out, nil
 }
 
-// goParamType is our type for a one-register Go value.
-func goParamType(p gobin.Param) *Type {
-	size := p.Size
-	if size < 1 || size > 8 {
-		size = 8
-	}
-	switch p.Kind {
-	case gobin.KindInt:
-		return &Type{Kind: TInt, Size: size, Signed: true, CType: p.Type}
-	case gobin.KindPointer:
-		return &Type{Kind: TPtr, Size: 8, User: true, CType: p.Type}
-	default:
-		return &Type{Kind: TInt, Size: size, CType: p.Type}
-	}
-}
-
-// ResolveBinary finds the file a uprobe names, for -l.
-func ResolveBinary(name string, pid int) (string, error) { return resolveBinary(name, pid) }
-
-// resolveBinary finds the file a uprobe names: a path, a library name
-// (libc, libssl.so.3) as the traced process or the dynamic loader would
-// find it, or a command on PATH.
-func resolveBinary(name string, pid int) (string, error) {
-	if strings.Contains(name, "/") {
-		if _, err := os.Stat(name); err != nil {
-			return "", fmt.Errorf("%s: no such file", name)
-		}
-		return filepath.Abs(name)
-	}
-	if strings.HasPrefix(name, "lib") {
-		if p := findLibrary(name, pid); p != "" {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return filepath.Abs(p)
-	}
-	if p := findLibrary("lib"+name, pid); p != "" {
-		return p, nil
-	}
-	return "", fmt.Errorf("%q is not a file, a command on PATH or a library", name)
-}
-
-// defaultLibDirs are where the dynamic loader looks after ld.so.conf's
-// directories (its built-in defaults on x86-64).
-var defaultLibDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"}
-
-// libDirs lists the dynamic loader's search directories: LD_LIBRARY_PATH,
-// /etc/ld.so.conf with its includes, then the defaults.
-func libDirs() []string {
-	var dirs []string
-	for _, d := range filepath.SplitList(os.Getenv("LD_LIBRARY_PATH")) {
-		if d != "" {
-			dirs = append(dirs, d)
-		}
-	}
-	dirs = append(dirs, ldConfDirs("/etc/ld.so.conf", 0)...)
-	return append(dirs, defaultLibDirs...)
-}
-
-// ldConfDirs reads an ld.so.conf file: directories, and `include` globs.
-func ldConfDirs(path string, depth int) []string {
-	b, err := os.ReadFile(path)
-	if err != nil || depth > 4 {
-		return nil
-	}
-	var dirs []string
-	for _, line := range strings.Split(string(b), "\n") {
-		line, _, _ = strings.Cut(line, "#")
-		line = strings.TrimSpace(line)
-		switch {
-		case line == "":
-		case strings.HasPrefix(line, "include "):
-			pattern := strings.TrimSpace(strings.TrimPrefix(line, "include "))
-			if !filepath.IsAbs(pattern) {
-				pattern = filepath.Join(filepath.Dir(path), pattern)
-			}
-			matches, _ := filepath.Glob(pattern)
-			sort.Strings(matches)
-			for _, m := range matches {
-				dirs = append(dirs, ldConfDirs(m, depth+1)...)
-			}
-		default:
-			dirs = append(dirs, line)
-		}
-	}
-	return dirs
-}
-
-// findLibrary resolves "libc" or "libc.so.6": first among the libraries
-// process pid has mapped, then in the loader's directories. Only ELF files
-// count (libc.so is often a linker script).
-func findLibrary(name string, pid int) string {
-	match := func(base string) bool {
-		return base == name || strings.HasPrefix(base, name+".so") || strings.HasPrefix(base, name+"-")
-	}
-	if pid != 0 {
-		if maps, err := procmaps.Read(pid); err == nil {
-			for _, m := range maps {
-				if base := filepath.Base(m.Path); strings.HasPrefix(m.Path, "/") && match(base) && strings.Contains(base, ".so") {
-					return m.Path
-				}
-			}
-		}
-	}
-	var found []string
-	for _, dir := range libDirs() {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			continue
-		}
-		for _, e := range entries {
-			if match(e.Name()) && strings.Contains(e.Name(), ".so") && isELF(filepath.Join(dir, e.Name())) {
-				found = append(found, filepath.Join(dir, e.Name()))
-			}
-		}
-		if len(found) > 0 {
-			break
-		}
-	}
-	if len(found) == 0 {
-		return ""
-	}
-	// Prefer the soname (libc.so.6) over libc.so and longer versions.
-	sort.Slice(found, func(i, j int) bool { return len(found[i]) < len(found[j]) })
-	for _, f := range found {
-		if strings.Count(filepath.Base(f), ".") >= 2 {
-			if p, err := filepath.EvalSymlinks(f); err == nil {
-				return p
-			}
-			return f
-		}
-	}
-	return found[0]
-}
-
-func isELF(path string) bool {
-	f, err := elf.Open(path)
+// goResults types a Go function's results at its RET instructions.
+func goResults(b *gobin.Binary, fn string) ([]*argField, error) {
+	res, err := b.Results(fn)
 	if err != nil {
-		return false
+		return nil, err
 	}
-	f.Close()
-	return true
+	var out []*argField
+	for _, p := range res {
+		// Unnamed results are ~r0, ~r1… in DWARF: args.r0, args.r1.
+		p.Name = strings.TrimPrefix(p.Name, "~")
+		out = append(out, goParamField(b, p, goArgRegs, "args."+p.Name))
+	}
+	return out, nil
+}
+
+// cArgs types a C function's parameters from DWARF.
+func cArgs(b *gobin.Binary, fn string) ([]*argField, error) {
+	params, _, err := b.CSignature(fn)
+	if err != nil {
+		return nil, err
+	}
+	var out []*argField
+	for i, p := range params {
+		if p.Name == "" {
+			p.Name = fmt.Sprintf("arg%d", i)
+		}
+		a := goParamField(b, p, cArgRegs, "args."+p.Name)
+		if !p.OnStack && len(p.Pieces) == 0 && a.unreadable == "" {
+			a.unreadable = fmt.Sprintf("args.%s is %s, passed where ebpftrace does not follow the ABI (after a struct with floating-point members): read arg0…arg5", p.Name, p.Type)
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }

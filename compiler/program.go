@@ -32,6 +32,9 @@ type Program struct {
 	Control string
 	// Helpers are the stdlib helpers the chains of stdlib sources need.
 	Helpers []*Helper
+	// Warnings are what the program does not trace as written: matches of
+	// a glob that cannot be probed, skipped.
+	Warnings []*dsl.Error
 	// ProbeNames are the names the `probe` value indexes.
 	ProbeNames []string
 	// Stacks names the stack trace map kstack/ustack ids index; "" if none.
@@ -62,6 +65,10 @@ type Probe struct {
 	// its helper's program array.
 	Helper *Helper
 	Slot   int
+	// Internal marks a probe the user did not write (the programs that
+	// follow forks for Env.FollowForks): it is attached like the others
+	// but not counted among the user's probes.
+	Internal bool
 }
 
 // AttachKind says how the runtime attaches a probe.
@@ -98,10 +105,14 @@ type Attach struct {
 	Frequency uint64
 	// Symbol and Offsets place a uprobe: file offsets in Target, the
 	// function's entry, or each of its RET instructions on a Go return
-	// probe. PID limits it to one process (-p, -c).
+	// probe. PID limits it to one process (-p).
 	Symbol  string
 	Offsets []uint64
 	PID     int
+	// Cookies, when set, are the BPF cookies of each of Offsets (the
+	// offset's address in the file, from which a program attached at
+	// several places computes a PIE's load bias).
+	Cookies []uint64
 }
 
 // EventKind says what a ring buffer record is.
@@ -157,8 +168,14 @@ type Field struct {
 	// Show says how to present the value: "" as it is, "ksym"/"usym"
 	// (an address as a symbol; usym carries the pid in the next 8 bytes),
 	// "ipv4"/"ipv6" (ntop), "kstack"/"ustack" (a stack id; ustack's high
-	// 32 bits are the pid), "probe" (an index into Program.ProbeNames).
+	// 32 bits are the pid; a 16-byte ustack has the caller's return
+	// address in its second word, to show as the second frame), "probe"
+	// (an index into Program.ProbeNames), "bool" (a Go or C bool: true or
+	// false), "gotype" (the address, in Binary's file, of a Go interface's
+	// dynamic type's runtime descriptor, shown as the type's name; 0 is nil).
 	Show string
+	// Binary is the traced binary a "gotype" value belongs to.
+	Binary string
 }
 
 // Aggregation describes one aggregation map. Values are per-CPU, laid out

@@ -29,8 +29,12 @@ func init() {
 		}
 		builtinValues[name] = &builtinValue{
 			name: name, doc: doc,
-			typ: func(*chainCtx, *dsl.Ident) (*Type, error) {
-				return &Type{Kind: TStack, Size: 8, User: user, Show: show}, nil
+			typ: func(cc *chainCtx, _ *dsl.Ident) (*Type, error) {
+				// At a function's entry (and a Go function's RET) the
+				// function has no frame: a frame-pointer walk goes from
+				// it to its caller's caller. The caller's return address
+				// is at [RSP]; it goes with the stack id.
+				return &Type{Kind: TStack, Size: 8, User: user, Show: show, callerFrame: user && cc.t.atEntry}, nil
 			},
 			gen: func(cc *chainCtx) val { return cc.genStack(user) },
 		}
@@ -70,4 +74,18 @@ func (cc *chainCtx) genStack(user bool) val {
 	}
 	g.store(v, asm.R0)
 	return v
+}
+
+// genCallerPC puts the return address at [RSP] into r: at a function's
+// entry, where its caller called it from.
+func (cc *chainCtx) genCallerPC(r asm.Register) {
+	g := cc.g
+	mark := g.stackMark()
+	tmp := g.alloc(8)
+	g.emit(storeDW(asm.R10, tmp, 0), asm.LoadMem(asm.R3, regCtx, ptRegsSP, asm.DWord))
+	g.stackPtr(asm.R1, tmp)
+	g.emit(asm.Mov.Imm(asm.R2, 8))
+	g.call(asm.FnProbeReadUser)
+	g.emit(asm.LoadMem(r, asm.R10, tmp, asm.DWord))
+	g.release(mark)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/ebpftrace/ebpftrace/internal/gobin"
 )
 
 // TypeKind is the broad kind of a value in a chain.
@@ -27,6 +29,11 @@ const (
 	TStruct
 	// TVoid is the type of something that has no value.
 	TVoid
+	// TGo is a value of a user binary's type that does not fit in a
+	// register (a Go struct, array or slice, a C struct or array), read
+	// from the binary's registers or memory where it is used: select a
+	// field, index it or take its len() (gotypes.go).
+	TGo
 )
 
 // Type is the static type of an expression.
@@ -54,6 +61,15 @@ type Type struct {
 	// Const is the value of a compile-time constant string (string literals,
 	// `probe`); nil otherwise.
 	Const *string
+	// gt is the type in the traced binary (Go, or C from DWARF) of a value
+	// read from user memory or registers; nil for other values.
+	gt *gobin.Type
+	// binary is the path of the traced binary, for values whose meaning
+	// is in it (an interface's dynamic type, Show "gotype").
+	binary string
+	// callerFrame: a ustack taken where the function has not pushed its
+	// frame yet, so the return address at [RSP] goes with the stack id.
+	callerFrame bool
 }
 
 var (
@@ -101,7 +117,7 @@ func (t *Type) String() string {
 		return "args"
 	case TStack:
 		return "stack"
-	case TStruct:
+	case TStruct, TGo:
 		return t.CType
 	default:
 		return "void"
@@ -119,6 +135,8 @@ func (t *Type) slotSize() int {
 		return (t.Size + 7) &^ 7
 	case t.Show == "usym":
 		return 16 // the address, then the pid whose memory it is in
+	case t.callerFrame:
+		return 16 // the stack id, then the caller's return address
 	}
 	return 8
 }

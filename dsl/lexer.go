@@ -152,8 +152,7 @@ func scan(text string, exprMode bool) ([]lexer.Token, *offError) {
 				return cut(off, "%s", err.Error())
 			}
 		}
-		if pending >= 0 && !exprMode && len(open) == 0 && len(out) > 0 &&
-			endsOperand(out[len(out)-1]) && t.Value != "." && t.Value != "->" {
+		if pending >= 0 && !exprMode && len(open) == 0 && len(out) > 0 && newlineEnds(out[len(out)-1], &t) {
 			out = append(out, lexer.Token{Type: tSep, Value: "\n", Pos: lexer.Position{Offset: pending}})
 		}
 		pending = -1
@@ -194,6 +193,14 @@ func scan(text string, exprMode bool) ([]lexer.Token, *offError) {
 	}
 	out = append(out, lexer.EOFToken(lexer.Position{Offset: end}))
 	return out, nil
+}
+
+// newlineEnds is Go's rule for a newline between prev and next outside
+// brackets: it ends the statement after a token that can end an operand,
+// unless the next line starts with "." or "->" (a chain continued on the
+// next line). next is nil at the end of the input.
+func newlineEnds(prev lexer.Token, next *lexer.Token) bool {
+	return endsOperand(prev) && (next == nil || next.Value != "." && next.Value != "->")
 }
 
 // endsOperand reports whether t can be the last token of an operand, which

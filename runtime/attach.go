@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/cilium/ebpf"
 
 	"github.com/ebpftrace/ebpftrace/compiler"
+	"github.com/ebpftrace/ebpftrace/dsl"
 	"github.com/ebpftrace/ebpftrace/stdlib/pack"
 )
 
@@ -20,18 +22,23 @@ type attacher func(prog *ebpf.Program, a compiler.Attach) (io.Closer, error)
 var attachers = map[compiler.AttachKind]attacher{}
 
 // attachAll attaches every probe of p; a probe that cannot attach tries
-// its fallback (kprobe ↔ fentry), loaded only then. On failure it detaches
-// what it attached and reports the probe against its place in the source.
-func attachAll(p *compiler.Program, l *loaded) ([]io.Closer, error) {
-	var out []io.Closer
-	for _, pr := range p.Probes {
+// its fallback (kprobe ↔ fentry), loaded only then. A probe of a wildcard
+// or glob that cannot attach is skipped (and reported in skipped) as long
+// as another probe of the same source does; when none does, or a single
+// probe fails, it detaches what it attached and reports the probe against
+// its place in the source.
+func attachAll(p *compiler.Program, l *loaded) (out []io.Closer, skipped []*ProbeError, err error) {
+	attached := map[dsl.Pos]bool{}
+	failed := map[dsl.Pos][]*ProbeError{}
+	var order []dsl.Pos
+	for _, pr := range attachOrder(p.Probes) {
 		if pr.Attach.Kind == compiler.AttachBegin || pr.Attach.Kind == compiler.AttachEnd {
 			continue
 		}
 		if pr.Attach.Kind == compiler.AttachStdlib {
 			if err := l.helpers[pr.Helper].SetChain(pr.Slot, l.progs[pr.Program]); err != nil {
 				closeAll(out)
-				return nil, &ProbeError{Probe: pr, Pos: pr.Pos, Node: pr.Name, Op: OpAttach, Err: err}
+				return nil, nil, &ProbeError{Probe: pr, Pos: pr.Pos, Node: pr.Name, Op: OpAttach, Err: err}
 			}
 			continue
 		}
@@ -54,11 +61,26 @@ func attachAll(p *compiler.Program, l *loaded) ([]io.Closer, error) {
 		} else if err != nil {
 			err = explainAttach(pr.Attach, err)
 		}
-		if err != nil {
-			closeAll(out)
-			return nil, &ProbeError{Probe: pr, Pos: pr.Pos, Node: pr.Name, Op: OpAttach, SeeAlso: pr.SeeAlso, Err: err}
+		if _, seen := failed[pr.Pos]; !seen && !attached[pr.Pos] {
+			order = append(order, pr.Pos)
 		}
+		if err != nil {
+			failed[pr.Pos] = append(failed[pr.Pos], &ProbeError{Probe: pr, Pos: pr.Pos, Node: pr.Name, Op: OpAttach, SeeAlso: pr.SeeAlso, Err: err})
+			continue
+		}
+		attached[pr.Pos] = true
 		out = append(out, c)
+	}
+	for _, pos := range order {
+		errs := failed[pos]
+		if len(errs) == 0 {
+			continue
+		}
+		if !attached[pos] {
+			closeAll(out)
+			return nil, nil, errs[0]
+		}
+		skipped = append(skipped, errs...)
 	}
 	// A stdlib helper attaches once its chains are in place, so that no
 	// event finds an empty slot for a chain the program has.
@@ -69,11 +91,28 @@ func attachAll(p *compiler.Program, l *loaded) ([]io.Closer, error) {
 		h := l.helpers[pr.Helper]
 		if err := h.Attach(pr.Attach.PID); err != nil {
 			closeAll(out)
-			return nil, &ProbeError{Probe: pr, Pos: pr.Pos, Node: pr.Name, Op: OpAttach, Err: err}
+			return nil, nil, &ProbeError{Probe: pr, Pos: pr.Pos, Node: pr.Name, Op: OpAttach, Err: err}
 		}
 		out = append(out, detacher{h})
 	}
-	return out, nil
+	return out, skipped, nil
+}
+
+// attachOrder is the order to attach probes in so that, where several
+// programs hook one place, they run in the order of the program text: the
+// kernel runs the consumers of one uprobe newest first (tracepoints and
+// raw tracepoints oldest first), so uprobes attach last to first.
+func attachOrder(probes []*compiler.Probe) []*compiler.Probe {
+	var out, uprobes []*compiler.Probe
+	for _, pr := range probes {
+		if k := pr.Attach.Kind; k == compiler.AttachUprobe || k == compiler.AttachUretprobe {
+			uprobes = append(uprobes, pr)
+			continue
+		}
+		out = append(out, pr)
+	}
+	slices.Reverse(uprobes)
+	return append(out, uprobes...)
 }
 
 // detacher detaches a stdlib helper; its maps and programs are closed with

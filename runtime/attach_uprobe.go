@@ -39,8 +39,12 @@ func attachUser(prog *ebpf.Program, a compiler.Attach, ret bool) (io.Closer, err
 		return nil, err
 	}
 	var out links
-	for _, off := range a.Offsets {
+	for i, off := range a.Offsets {
 		opts := &link.UprobeOptions{Address: off, PID: a.PID}
+		if i < len(a.Cookies) {
+			// The program computes a PIE's load bias from it.
+			opts.Cookie = a.Cookies[i]
+		}
 		var l link.Link
 		if ret {
 			l, err = ex.Uretprobe(a.Symbol, prog, opts)

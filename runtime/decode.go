@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpftrace/ebpftrace/compiler"
+	"github.com/ebpftrace/ebpftrace/internal/gobin"
 	"github.com/ebpftrace/ebpftrace/internal/symbolize"
 	"github.com/ebpftrace/ebpftrace/runtime/sink"
 )
@@ -26,6 +28,12 @@ type decoder struct {
 	user   *symbolize.User
 	// wallMinusMono turns CLOCK_MONOTONIC (bpf_ktime_get_ns) into wall time.
 	wallMinusMono time.Duration
+
+	// Go binaries whose interface values are shown by their dynamic
+	// type's name, and the names found (goTypeName).
+	mu      sync.Mutex
+	bins    map[string]*gobin.Binary
+	goTypes map[goTypeKey]string
 }
 
 func newDecoder(probes []string, stacks *ebpf.Map) *decoder {
@@ -68,7 +76,19 @@ func (d *decoder) Field(b []byte, f compiler.Field) sink.Value {
 	case "kstack":
 		return d.stack(int32(u), 0)
 	case "ustack":
-		return d.stack(int32(u), int(u>>32))
+		s := d.stack(int32(u), int(u>>32))
+		// Taken at a function's entry: the walk starts at the caller's
+		// caller, so the caller's return address comes second.
+		if len(raw) >= 16 && len(s.PCs) > 0 {
+			if caller := binary.LittleEndian.Uint64(raw[8:]); caller != 0 {
+				s.PCs = append(s.PCs[:1], append([]uint64{caller}, s.PCs[1:]...)...)
+			}
+		}
+		return s
+	case "bool":
+		return goBool(u != 0)
+	case "gotype":
+		return d.goTypeName(f.Binary, u)
 	}
 	switch {
 	case f.Time:
@@ -173,4 +193,63 @@ func (d *decoder) SourceFrames(s sink.Stack) [][]sink.Frame {
 		out[i] = fs
 	}
 	return out
+}
+
+// goBool is a Go or C bool: true or false, 1 or 0 with %d.
+type goBool bool
+
+func (b goBool) Format(f fmt.State, verb rune) {
+	switch verb {
+	case 'v', 's', 't':
+		fmt.Fprintf(f, fmt.FormatString(f, 'v'), bool(b))
+		return
+	case 'q':
+		fmt.Fprintf(f, fmt.FormatString(f, 'q'), fmt.Sprint(bool(b)))
+		return
+	}
+	n := 0
+	if b {
+		n = 1
+	}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), n)
+}
+
+// goTypeName names the Go type whose runtime descriptor is at addr in
+// the file bin: the dynamic type of an interface value, "<nil>" for 0.
+// An address the binary does not describe (a type made by reflect) is
+// shown as such.
+func (d *decoder) goTypeName(bin string, addr uint64) string {
+	if addr == 0 {
+		return "<nil>"
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	key := goTypeKey{bin, addr}
+	if n, ok := d.goTypes[key]; ok {
+		return n
+	}
+	name := fmt.Sprintf("type@%#x", addr)
+	if d.bins == nil {
+		d.bins = map[string]*gobin.Binary{}
+		d.goTypes = map[goTypeKey]string{}
+	}
+	b, ok := d.bins[bin]
+	if !ok {
+		b, _ = gobin.Open(bin)
+		d.bins[bin] = b
+	}
+	if b != nil {
+		if n, err := b.RuntimeTypeName(addr); err == nil {
+			name = n
+		}
+	}
+	if len(d.goTypes) < 1<<16 {
+		d.goTypes[key] = name
+	}
+	return name
+}
+
+type goTypeKey struct {
+	bin  string
+	addr uint64
 }

@@ -57,7 +57,13 @@ func load(p *compiler.Program) (*loaded, error) {
 		l.maps[name] = m
 	}
 	for _, h := range p.Helpers {
-		loaded, err := h.Target.Load()
+		// Stacks the helper takes go in the program's stack map, so one
+		// map names every stack id.
+		replace := map[string]*ebpf.Map{}
+		if p.Stacks != "" {
+			replace[pack.StackMap] = l.maps[p.Stacks]
+		}
+		loaded, err := h.Target.LoadWith(replace)
 		if err != nil {
 			l.close()
 			return nil, err

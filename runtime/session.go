@@ -38,6 +38,10 @@ type Session struct {
 	carried map[*compiler.Aggregation]map[string]sink.Row
 	cmu     sync.Mutex
 
+	// skipped are probes of wildcards that could not attach while others
+	// of the same source did.
+	skipped []*ProbeError
+
 	closed bool
 	// next is set by HandOver: the session that replaces this one.
 	next atomic.Pointer[Session]
@@ -68,12 +72,12 @@ func Start(p *compiler.Program, opts Options) (*Session, error) {
 		}
 		s.rd = rd
 	}
-	links, err := attachAll(p, l)
+	links, skipped, err := attachAll(p, l)
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
-	s.links = links
+	s.links, s.skipped = links, skipped
 	if err := s.runOnce(compiler.AttachBegin); err != nil {
 		s.Close()
 		return nil, err
@@ -109,8 +113,21 @@ func (s *Session) UsesUserSymbols() bool {
 // be named after it has exited.
 func (s *Session) RememberProcess(pid int) { s.dec.user.Snapshot(pid) }
 
-// Attached is the number of probes in the kernel (begin and end excluded).
-func (s *Session) Attached() int { return len(s.links) }
+// Attached is the number of the user's probes in the kernel (begin, end
+// and internal probes excluded).
+func (s *Session) Attached() int {
+	n := len(s.links)
+	for _, pr := range s.prog.Probes {
+		if pr.Internal && n > 0 {
+			n--
+		}
+	}
+	return n
+}
+
+// Skipped lists the probes of wildcards and globs that could not attach
+// (others of the same source did).
+func (s *Session) Skipped() []*ProbeError { return s.skipped }
 
 // runOnce runs the begin() or end() programs through BPF_PROG_TEST_RUN.
 func (s *Session) runOnce(kind compiler.AttachKind) error {

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ebpftrace/ebpftrace/stdlib/goroutine"
+	"github.com/ebpftrace/ebpftrace/stdlib/grpc"
 	"github.com/ebpftrace/ebpftrace/stdlib/http"
 	"github.com/ebpftrace/ebpftrace/stdlib/pack"
 )
@@ -21,6 +23,9 @@ func Sources() []*pack.Source {
 	all := []*pack.Source{
 		http.Server(),
 		http.Client(),
+		goroutine.Blocked(),
+		grpc.Server(),
+		grpc.Client(),
 	}
 	slices.SortFunc(all, func(a, b *pack.Source) int { return strings.Compare(a.Name, b.Name) })
 	return all

@@ -6,16 +6,16 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
-	if got, want := Names(), []string{"http.client", "http.server"}; !slices.Equal(got, want) {
+	if got, want := Names(), []string{"goroutine.blocked", "grpc.client", "grpc.server", "http.client", "http.server"}; !slices.Equal(got, want) {
 		t.Errorf("Names() = %v, want %v", got, want)
 	}
-	if got := Packs(); !slices.Equal(got, []string{"http"}) {
+	if got := Packs(); !slices.Equal(got, []string{"goroutine", "grpc", "http"}) {
 		t.Errorf("Packs() = %v", got)
 	}
 	for _, tc := range []struct {
 		name string
 		ok   bool
-	}{{"http.server", true}, {"http.client", true}, {"http.serve", false}, {"grpc.server", false}} {
+	}{{"http.server", true}, {"http.client", true}, {"goroutine.blocked", true}, {"http.serve", false}, {"grpc.server", true}, {"grpc.serve", false}} {
 		s, ok := Lookup(tc.name)
 		if ok != tc.ok || (ok && s.Name != tc.name) {
 			t.Errorf("Lookup(%q) = %v, %v", tc.name, s, ok)

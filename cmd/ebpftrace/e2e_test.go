@@ -464,10 +464,9 @@ func TestErrors(t *testing.T) {
 			"<input>:1:45: sum takes a number, not string[16]", "\n" + strings.Repeat(" ", 4+44) + "^\n"}},
 		{"format error", open + `.print("%d", comm)`, []string{
 			"<input>:1:53: comm is string[16], which %d cannot print"}},
-		{"verifier", open + `.by(str(args.filename, 200), str(args.filename, 200), str(args.filename, 200)).count()`, []string{
-			"<input>:1:119: the kernel's verifier rejected the code of count",
+		{"stack", open + `.by(str(args.filename, 200), str(args.filename, 200), str(args.filename, 200)).count()`, []string{
+			"<input>:1:119: program too large: count needs more than the 512 bytes of stack a BPF program has",
 			"\n" + strings.Repeat(" ", 4+118) + "^\n",
-			"the verifier said:", "invalid write to stack",
 		}},
 	}
 	for _, tt := range tests {
@@ -874,7 +873,7 @@ func TestUprobeErrors(t *testing.T) {
 func TestListUprobe(t *testing.T) {
 	needRoot(t)
 	r := trace(t, "", "-lv", "uprobe:"+bin.gocalls+":main.*").mustSucceed(t)
-	wantLines(t, r, "uprobe:"+bin.gocalls+":main.add\n    a int\n    b int\n", "uprobe:"+bin.gocalls+":main.greet\n    name string\n")
+	wantLines(t, r, "uprobe:"+bin.gocalls+":main.add\n    a int  // rax\n    b int  // rbx\n", "uprobe:"+bin.gocalls+":main.greet\n    name string  // rax rbx; pointer, length\n")
 	r = trace(t, "", "-l", "uprobe:libc:getppid").mustSucceed(t)
 	if !strings.HasSuffix(strings.TrimSpace(r.stdout), "libc.so.6:getppid") {
 		t.Errorf("-l uprobe:libc:getppid: %q", r.stdout)

@@ -243,14 +243,24 @@ func (p *promServer) await(t *testing.T, q string, want float64) float64 {
 func TestMetricsPrometheus(t *testing.T) {
 	needRoot(t)
 	naps := testProgram(t, "naps")
-	prog := fmt.Sprintf(`tracepoint("syscalls:sys_enter_getppid").filter(comm == "syscaller").count().export("getppid_calls")
+	// A copy of syscaller with a name of its own: other tests (and other
+	// users of the machine) run syscaller at the same time.
+	caller := filepath.Join(t.TempDir(), "metricscaller")
+	data, err := os.ReadFile(bin.syscaller)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(caller, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	prog := fmt.Sprintf(`tracepoint("syscalls:sys_enter_getppid").filter(comm == "metricscaller").count().export("getppid_calls")
 uprobe(%[1]q, "main.nap").by(comm).count().export("naps")
 uprobe(%[1]q, "main.nap").latency(uretprobe(%[1]q, "main.nap")).hist(elapsed).export("nap_duration")`, naps)
 	tr := startTracer(t, "--metrics", "127.0.0.1:0", "-e", prog)
 	addr := strings.TrimSuffix(strings.TrimPrefix(tr.waitLine(t, "Serving metrics at "), "Serving metrics at http://"), "/metrics")
 	prom := startPrometheus(t, addr)
 
-	if out, err := exec.Command(bin.syscaller, "getppid", "1000").CombinedOutput(); err != nil {
+	if out, err := exec.Command(caller, "getppid", "1000").CombinedOutput(); err != nil {
 		t.Fatalf("syscaller: %v\n%s", err, out)
 	}
 	var args []string

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -8,7 +9,7 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 
-	"github.com/ebpftrace/ebpftrace/compiler"
+	"github.com/ebpftrace/ebpftrace/internal/binpath"
 	"github.com/ebpftrace/ebpftrace/internal/gobin"
 	"github.com/ebpftrace/ebpftrace/scripts"
 
@@ -148,7 +149,7 @@ func listBTF(spec *btf.Spec, kind, glob string, verbose bool) []string {
 						params = np.Params[1:]
 					}
 				}
-				out = append(out, paramLines(params)...)
+				out = append(out, btfParamLines(params)...)
 			}
 		}
 	}
@@ -160,7 +161,7 @@ func listBTF(spec *btf.Spec, kind, glob string, verbose bool) []string {
 		out = append(out, prefix+":"+n)
 		if verbose {
 			if fp := protos["fn:"+n]; fp != nil {
-				out = append(out, paramLines(fp.Params)...)
+				out = append(out, btfParamLines(fp.Params)...)
 				if kind == "kretprobe" || kind == "fexit" {
 					out = append(out, "    retval "+typeString(fp.Return))
 				}
@@ -170,7 +171,7 @@ func listBTF(spec *btf.Spec, kind, glob string, verbose bool) []string {
 	return out
 }
 
-func paramLines(ps []btf.FuncParam) []string {
+func btfParamLines(ps []btf.FuncParam) []string {
 	var out []string
 	for i, p := range ps {
 		name := p.Name
@@ -209,13 +210,18 @@ func typeString(t btf.Type) string {
 	return t.TypeName()
 }
 
-// listUser lists the functions of a binary: uprobe:BIN:GLOB.
+// listUser lists the functions of a binary: uprobe:BIN:GLOB. With -v,
+// each parameter (each result, for uretprobe) with its type and the
+// registers or stack slot it is in at the probe, and how to read it.
+// Instantiations of a generic function are listed once, as the pattern
+// that probes them all, with their count. A name that matches nothing
+// suggests the nearest functions.
 func listUser(kind, rest string, verbose bool, stdout, stderr io.Writer) int {
 	binName, glob, ok := strings.Cut(rest, ":")
 	if !ok || glob == "" {
 		glob = "*"
 	}
-	path, err := compiler.ResolveBinary(binName, 0)
+	path, err := binpath.Resolve(binName, 0)
 	if err != nil {
 		fmt.Fprintf(stderr, "ebpftrace: %v\n", err)
 		return 1
@@ -231,21 +237,126 @@ func listUser(kind, rest string, verbose bool, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ebpftrace: %v\n", err)
 		return 1
 	}
-	for _, f := range funcs {
-		fmt.Fprintf(stdout, "%s:%s:%s\n", kind, path, f.Name)
-		if !verbose || !b.IsGo || !b.HasDWARF {
-			continue
+	if len(funcs) == 0 {
+		fmt.Fprintf(stderr, "ebpftrace: %s has no function matching %q\n", path, glob)
+		var nf *gobin.NotFoundError
+		if _, ferr := b.Func(glob); !strings.ContainsAny(glob, "*?") && errors.As(ferr, &nf) && len(nf.Nearest) > 0 {
+			fmt.Fprintf(stderr, "did you mean %s?\n", strings.Join(nf.Nearest, ", "))
 		}
-		ps, err := b.Params(f.Name)
-		if err == nil {
-			for _, p := range ps {
-				fmt.Fprintf(stdout, "    %s %s\n", p.Name, p.Type)
+		return 1
+	}
+	if verbose && !b.HasDWARF {
+		fmt.Fprintf(stderr, "ebpftrace: %s has no DWARF: parameters have no names or types; read them as arg0…arg8 (Go: RAX RBX RCX RDI RSI R8 R9 R10 R11; C: RDI RSI RDX RCX R8 R9), and follow pointers as a type the runtime's descriptors keep: (*net/http.Request)(arg3)\n", path)
+	}
+	// Instantiations of a generic function, main.Map[go.shape.int] and
+	// main.Map[go.shape.string], are listed once as main.Map[*].
+	seen := map[string]int{}
+	var order []gobin.Func
+	for _, f := range funcs {
+		g := genericPattern(f.Name)
+		if seen[g] == 0 {
+			order = append(order, f)
+		}
+		seen[g]++
+	}
+	for _, f := range order {
+		g := genericPattern(f.Name)
+		if n := seen[g]; g != f.Name {
+			fmt.Fprintf(stdout, "%s:%s:%s\n    // generic: %d instantiation%s, this pattern probes them all\n", kind, path, g, n, pluralS(n))
+		} else {
+			fmt.Fprintf(stdout, "%s:%s:%s\n", kind, path, f.Name)
+		}
+		if verbose && b.HasDWARF {
+			for _, l := range paramLines(b, f.Name, kind == "uretprobe") {
+				fmt.Fprintln(stdout, "    "+l)
 			}
 		}
 	}
-	if len(funcs) == 0 {
-		fmt.Fprintf(stderr, "ebpftrace: %s has no function matching %q\n", path, glob)
-		return 1
-	}
 	return 0
+}
+
+func pluralS(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// genericPattern turns the name of a generic function's instantiation
+// into the pattern that matches them all: main.Map[go.shape.int] →
+// main.Map[*]; other names stay.
+func genericPattern(name string) string {
+	i := strings.IndexByte(name, '[')
+	if i < 0 || !strings.HasSuffix(name, "]") && !strings.Contains(name[i:], "].") {
+		return name
+	}
+	j := strings.LastIndexByte(name, ']')
+	return name[:i] + "[*]" + name[j+1:]
+}
+
+// paramLines describes a function's parameters (or, at a return, its
+// results) for -lv: name, type, where the probe finds it, and how to read
+// what is not read directly.
+func paramLines(b *gobin.Binary, fn string, ret bool) []string {
+	var ps []gobin.Param
+	var err error
+	regs := gobin.IntRegs[:]
+	switch {
+	case b.IsGo && ret:
+		ps, err = b.Results(fn)
+	case b.IsGo:
+		ps, err = b.Params(fn)
+	default:
+		var r *gobin.Param
+		ps, r, err = b.CSignature(fn)
+		regs = gobin.CParamRegs[:]
+		if ret {
+			ps, regs = nil, gobin.CResultRegs[:]
+			if r != nil {
+				r.Name = "retval"
+				ps = []gobin.Param{*r}
+			}
+		}
+	}
+	if err != nil {
+		return []string{"// " + strings.TrimPrefix(err.Error(), "gobin: ")}
+	}
+	var out []string
+	for i, p := range ps {
+		name := p.Name
+		if name == "" {
+			name = fmt.Sprintf("arg%d", i)
+		}
+		if ret && b.IsGo && i == 0 {
+			name += " (retval)"
+		}
+		where := "not readable"
+		switch {
+		case p.OnStack:
+			where = fmt.Sprintf("stack +%d", 8+p.StackOffset)
+		case len(p.Regs) > 0 || len(p.FloatRegs) > 0:
+			var rs []string
+			for _, pc := range p.Pieces {
+				if pc.Float {
+					rs = append(rs, fmt.Sprintf("x%d", pc.Reg))
+				} else if pc.Reg < len(regs) {
+					rs = append(rs, regs[pc.Reg])
+				}
+			}
+			where = strings.Join(rs, " ")
+		}
+		line := fmt.Sprintf("%s %s  // %s", name, p.Type, where)
+		switch p.Kind {
+		case gobin.KindInterface:
+			line += "; prints its dynamic type's name; read the value it holds as one: (*T)(args." + p.Name + ")"
+		case gobin.KindString:
+			line += "; pointer, length"
+		case gobin.KindSlice:
+			line += "; pointer, length, capacity: len(x), x[i]"
+		case gobin.KindFloat:
+			line += "; floating point: not readable yet"
+		}
+		out = append(out, line)
+	}
+	return out
 }

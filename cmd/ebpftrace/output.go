@@ -112,8 +112,9 @@ func hasSpans(p *compiler.Program) bool {
 // close ends the exporters once the run is over: spans are sent (for a
 // few seconds at most) and counted, the profile written, and the metrics
 // server stopped, after serving the final values until ctx (the signals)
-// ends when the run ended on its own and went well. It returns the exit
-// code: code, or 1 when an exporter failed.
+// ends when tracing ended on its own. It returns the exit code: code (the
+// -c command's status when tracing went well), or 1 when an exporter
+// failed.
 func (o *outputs) close(ctx context.Context, code int) int {
 	if o.spans != nil {
 		// Spans still queued get a few seconds: five from an endpoint
@@ -127,16 +128,18 @@ func (o *outputs) close(ctx context.Context, code int) int {
 		cancel()
 		fmt.Fprintf(o.stderr, "ebpftrace: --otlp: %s\n", rep)
 	}
-	if o.profile != nil && code == 0 {
+	if o.profile != nil && o.profile.Ran() {
 		if err := o.profile.WriteFile(o.pprofPath); err != nil {
 			fmt.Fprintf(o.stderr, "ebpftrace: %v\n", err)
-			code = 1
+			if code == 0 {
+				code = 1
+			}
 		} else {
 			fmt.Fprintf(o.stderr, "ebpftrace: --pprof: wrote %s (go tool pprof -top %s)\n", o.pprofPath, o.pprofPath)
 		}
 	}
 	if o.server != nil {
-		if o.linger && code == 0 && ctx.Err() == nil {
+		if o.linger && o.metrics.Ran() && ctx.Err() == nil {
 			fmt.Fprintf(o.stderr, "ebpftrace: tracing ended; serving the final metrics at http://%s/metrics until stopped (Ctrl-C)\n", o.server.Addr())
 			<-ctx.Done()
 		}
@@ -191,4 +194,25 @@ func start(p *compiler.Program, opts ebpfrt.Options) (*ebpfrt.Session, error) {
 		e.Msg = fmt.Sprintf("the kernel refused the program of %s", pe.Probe.Name)
 	}
 	return nil, e
+}
+
+// warnSkipped says which probes of wildcards could not attach (the run
+// goes on with the others).
+func warnSkipped(sess *ebpfrt.Session, stderr io.Writer) {
+	skipped := sess.Skipped()
+	const most = 5
+	for i, pe := range skipped {
+		if i == most {
+			fmt.Fprintf(stderr, "ebpftrace: and %d more probes skipped\n", len(skipped)-most)
+			break
+		}
+		fmt.Fprintf(stderr, "ebpftrace: skipped %s: %v\n", pe.Probe.Name, pe.Err)
+	}
+}
+
+// warnCompiled says what the program will not trace as written.
+func warnCompiled(p *compiler.Program, stderr io.Writer) {
+	for _, w := range p.Warnings {
+		fmt.Fprintf(stderr, "ebpftrace: warning: %s (skipped)\n", w.Error())
+	}
 }

@@ -491,3 +491,24 @@ func TestKernelFunctionCompletion(t *testing.T) {
 		t.Errorf("complete(%q) = %q, want the one name, closed", line, items)
 	}
 }
+
+// TestBindingsFoundByTheLexer: a binding is put before an input that
+// uses it after an operator such as ">" or inside a filter string (both
+// missed by the REPL's former scanner of its own).
+func TestBindingsFoundByTheLexer(t *testing.T) {
+	r, out := testREPL()
+	for _, in := range []string{"limit := 4096", `who := "bash"`} {
+		r.bind(in)
+	}
+	for in, want := range map[string]string{
+		`tracepoint("syscalls:sys_enter_openat").filter(args.flags > limit).count()`: "limit := 4096\n",
+		`tracepoint("syscalls:sys_enter_openat").filter("comm == who").count()`:      "who := \"bash\"\n",
+	} {
+		if got := r.prefixFor(in, mustParse(t, in)); got != want {
+			t.Errorf("prefix for %s: %q, want %q", in, got, want)
+		}
+		if p, _ := r.compile(in, r.cenv); p == nil {
+			t.Errorf("%s does not compile with its bindings:\n%s", in, out)
+		}
+	}
+}

@@ -71,6 +71,39 @@ func goBuild(t *testing.T, name, pkg string, flags ...string) string {
 	return out
 }
 
+// go119 is Debian's Go 1.19 (golang-1.19-go): older Go toolchains cannot
+// be downloaded here, a distribution's can.
+const go119 = "/usr/lib/go-1.19/bin/go"
+
+// goBuild119 builds examples/<example> with Go 1.19, from a copy of its
+// sources in a module of their own (the project's go.mod names a Go
+// version Go 1.19 cannot read). It returns "" when Go 1.19 is missing.
+func goBuild119(t *testing.T, name, example string, flags ...string) string {
+	t.Helper()
+	out := filepath.Join(bin.dir, name)
+	if _, err := os.Stat(go119); err != nil {
+		return ""
+	}
+	if _, err := os.Stat(out); err == nil {
+		return out
+	}
+	mod := filepath.Join(bin.dir, name+"-src")
+	os.MkdirAll(mod, 0o755)
+	files, _ := filepath.Glob(filepath.Join("../../examples", example, "*.go"))
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		os.WriteFile(filepath.Join(mod, filepath.Base(f)), data, 0o644)
+	}
+	os.WriteFile(filepath.Join(mod, "go.mod"), []byte("module "+example+"\n\ngo 1.17\n"), 0o644)
+	cmd := exec.Command(go119, append(append([]string{"build", "-buildvcs=false", "-o", out}, flags...), ".")...)
+	cmd.Dir = mod
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "GOPROXY=off", "GOFLAGS=", "GOWORK=off", "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go1.19 build %s: %v\n%s", example, err, b)
+	}
+	return out
+}
+
 // startServer runs examples/httpserver on a free port until the test ends.
 func startServer(t *testing.T, path string, args ...string) (base string, pid int) {
 	t.Helper()
@@ -112,8 +145,11 @@ func request(t *testing.T, method, url string) (int, string) {
 func TestHTTPServer(t *testing.T) {
 	needRoot(t)
 	builds := map[string]string{
-		"dwarf":    goBuild(t, "httpserver", "../../examples/httpserver"),
-		"stripped": goBuild(t, "httpserver-stripped", "../../examples/httpserver", "-ldflags=-s -w", "-trimpath"),
+		"dwarf":               goBuild(t, "httpserver", "../../examples/httpserver"),
+		"stripped":            goBuild(t, "httpserver-stripped", "../../examples/httpserver", "-ldflags=-s -w", "-trimpath"),
+		"pie-trimpath":        goBuild(t, "httpserver-pie", "../../examples/httpserver", "-buildmode=pie", "-trimpath"),
+		"go1.19-dwarf":        goBuild119(t, "httpserver-119", "httpserver"),
+		"go1.19-pie-stripped": goBuild119(t, "httpserver-119-stripped", "httpserver", "-buildmode=pie", "-ldflags=-s -w"),
 	}
 	routes := []struct {
 		method, path string
@@ -123,6 +159,9 @@ func TestHTTPServer(t *testing.T) {
 	}
 	for name, srv := range builds {
 		t.Run(name, func(t *testing.T) {
+			if srv == "" {
+				t.Skipf("skipped: %s is not installed (apt-get install golang-1.19-go; make deps does)", go119)
+			}
 			base, pid := startServer(t, srv, "-slow", "40ms")
 			untraced := map[string]string{}
 			for _, r := range routes {
@@ -238,7 +277,7 @@ func TestStdlibErrors(t *testing.T) {
 	needRoot(t)
 	tests := []struct{ prog, want string }{
 		{`http.server("/bin/true").count()`, "<input>:1:13: /bin/true is not a Go program"},
-		{`http.server().count()`, `<input>:1:13: http.server needs the Go program to watch: http.server("/path/to/binary"), or -p PID`},
+		{`http.server().count()`, `<input>:1:13: http.server needs the Go program to watch: http.server("/path/to/binary"), or -p PID, or -c CMD`},
 		{`http.sever("/bin/true").count()`, "did you mean http.server?"},
 		{`http.server("/nonexistent").count()`, "/nonexistent: no such file"},
 	}
@@ -277,5 +316,34 @@ func TestHTTPTop(t *testing.T) {
 	// 40 ms = 40000 µs, in [32768, 65536).
 	if p50 < 32768 || p50 >= 65536 || p99 < p50 || p99 >= 65536 {
 		t.Errorf("p50 %d µs, p99 %d µs: not in the bucket of 40 ms", p50, p99)
+	}
+}
+
+// TestHTTP2Server: net/http's own HTTP/2 (unencrypted, Go 1.24+) is traced
+// the same way: status, path and method of each stream.
+func TestHTTP2Server(t *testing.T) {
+	needRoot(t)
+	srv := goBuild(t, "httpserver", "../../examples/httpserver")
+	base, pid := startServer(t, srv, "-h2c")
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	client := &http.Client{Transport: &http.Transport{Protocols: &protocols}}
+	tr := traceInBackground(t, "-p", fmt.Sprint(pid), "-e", fmt.Sprintf(`http.server(%q).by(method, path, status, args.proto).count()`, srv))
+	for _, path := range []string{"/fast", "/fast", "/missing"} {
+		resp, err := client.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("%s answered over HTTP/%d", path, resp.ProtoMajor)
+		}
+	}
+	out := tr.stop()
+	for _, want := range []string{"@count[GET, /fast, 200, 2]: 2\n", "@count[GET, /missing, 404, 2]: 1\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("want %q in:\n%s", want, out)
+		}
 	}
 }

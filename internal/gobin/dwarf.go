@@ -327,7 +327,10 @@ func (dc *dwarfCache) typeAt(off dwarf.Offset) (*typeInfo, error) {
 					return nil, fmt.Errorf("DWARF type %s: member %s has an unsupported location %v", t.name, f.name, c.Val(dwarf.AttrDataMemberLoc))
 				}
 				f.embedded, _ = c.Val(attrGoEmbeddedField).(bool)
-				t.fields = append(t.fields, f)
+				// C bitfields are not whole bytes: they are left out.
+				if _, bits := c.Val(dwarf.AttrBitSize).(int64); !bits {
+					t.fields = append(t.fields, f)
+				}
 			case dwarf.TagSubrangeType:
 				if n, ok := c.Val(dwarf.AttrCount).(int64); ok {
 					t.count = n
@@ -373,6 +376,20 @@ func memberOffset(v any) (int64, bool) {
 	return 0, false
 }
 
+// isTransparent reports a typedef or a C qualifier (const, volatile,
+// restrict, _Atomic), which have the layout of the type they refer to.
+func isTransparent(tag dwarf.Tag) bool {
+	switch tag {
+	case dwarf.TagTypedef, dwarf.TagConstType, dwarf.TagVolatileType, dwarf.TagRestrictType, tagAtomicType:
+		return true
+	}
+	return false
+}
+
+// tagAtomicType is DW_TAG_atomic_type (DWARF 5), which debug/dwarf does
+// not name.
+const tagAtomicType dwarf.Tag = 0x47
+
 // underlying follows typedefs to the type they name.
 func (dc *dwarfCache) underlying(t *typeInfo) (*typeInfo, error) {
 	for range 32 {
@@ -395,7 +412,7 @@ func (dc *dwarfCache) sizeOf(t *typeInfo) (int64, error) {
 			return t.size, nil
 		}
 		switch {
-		case t.tag == dwarf.TagTypedef && t.hasTgt:
+		case isTransparent(t.tag) && t.hasTgt:
 			var err error
 			if t, err = dc.typeAt(t.target); err != nil {
 				return 0, err
@@ -427,7 +444,7 @@ func (dc *dwarfCache) kindOf(t *typeInfo) (goKind, error) {
 		if u.goKind != kInvalid {
 			return u.goKind, nil
 		}
-		if u.tag != dwarf.TagTypedef || !u.hasTgt {
+		if !isTransparent(u.tag) || !u.hasTgt {
 			break
 		}
 		var err error
@@ -487,8 +504,24 @@ func (dc *dwarfCache) kindOf(t *typeInfo) (goKind, error) {
 		return kFunc, nil
 	case dwarf.TagArrayType:
 		return kArray, nil
-	case dwarf.TagStructType:
+	case dwarf.TagStructType, dwarf.TagUnionType:
 		return kStruct, nil
+	case dwarf.TagEnumerationType:
+		// C: an integer, of the type DWARF 3+ names, else signed.
+		if u.hasTgt {
+			if bt, err := dc.typeAt(u.target); err == nil {
+				return dc.kindOf(bt)
+			}
+		}
+		switch size {
+		case 1:
+			return kInt8, nil
+		case 2:
+			return kInt16, nil
+		case 8:
+			return kInt64, nil
+		}
+		return kInt32, nil
 	}
 	return kInvalid, fmt.Errorf("DWARF type %s (%v) has no Go kind", t.name, u.tag)
 }

@@ -978,24 +978,35 @@ func TestGoidOffset(t *testing.T) {
 
 func TestWaitReasons(t *testing.T) {
 	b := open(t, "go")
-	fromSym, err := b.WaitReasons()
+	fromSym, src, err := b.WaitReasonSource()
+	if err != nil || src != WaitReasonsFromSymbol {
+		t.Fatalf("WaitReasonSource = %s, %v; want the symbol", src, err)
+	}
+	minor, _ := goMinor(b.GoVersion)
+	fromTable, err := waitReasonTable(minor)
 	if err != nil {
 		t.Fatal(err)
-	}
-	stripped := open(t, "go-stripped")
-	fromTable, err := stripped.WaitReasons()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"go-pie"} {
-		pie := open(t, name)
-		m, err := pie.WaitReasons()
-		if err != nil || !mapsEqual(m, fromSym) {
-			t.Errorf("%s: WaitReasons differ from the non-PIE build: %v", name, err)
-		}
 	}
 	if !mapsEqual(fromSym, fromTable) {
 		t.Errorf("runtime.waitReasonStrings of %s differs from the table:\nsymbol %v\ntable  %v", b.GoVersion, fromSym, fromTable)
+	}
+	// Every build finds the same array: through the symbol, or through
+	// waitReason.String's code when stripped (PIE: through relocations).
+	for _, tc := range []struct{ name, src string }{
+		{"go-stripped", WaitReasonsFromCode}, {"go-pie", WaitReasonsFromSymbol}, {"go-pie-stripped", WaitReasonsFromCode},
+		{"go-ext", WaitReasonsFromSymbol}, {"go-ext-stripped", WaitReasonsFromCode},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := open(t, tc.name)
+			m, src, err := o.WaitReasonSource()
+			if err != nil || src != tc.src || !mapsEqual(m, fromSym) {
+				t.Errorf("WaitReasonSource = %s, %v; want %s and the non-PIE build's names; got %v", src, err, tc.src, m)
+			}
+		})
+	}
+	code, err := b.waitReasonsFromCode()
+	if err != nil || !mapsEqual(code, fromSym) {
+		t.Errorf("waitReasonsFromCode = %v, %v; want the symbol's", code, err)
 	}
 	if fromSym[0] != "" || len(fromSym) < 30 {
 		t.Errorf("WaitReasons = %v", fromSym)
@@ -1006,17 +1017,58 @@ func TestWaitReasons(t *testing.T) {
 	}
 	t.Logf("%s: %d wait reasons; chan receive = %d, select = %d, sync.Mutex.Lock = %d, IO wait = %d",
 		b.GoVersion, len(fromSym), rev["chan receive"], rev["select"], rev["sync.Mutex.Lock"], rev["IO wait"])
-	for minor := 21; minor <= 26; minor++ {
-		if _, err := waitReasonTable(minor); err != nil {
+	for minor := 17; minor <= 26; minor++ {
+		m, err := waitReasonTable(minor)
+		if err != nil {
 			t.Error(err)
+			continue
+		}
+		// The values are dense: 0..len-1 all named.
+		for v := 0; v < len(m); v++ {
+			if _, ok := m[uint8(v)]; !ok {
+				t.Errorf("go1.%d: value %d missing among %d", minor, v, len(m))
+			}
 		}
 	}
-	if _, err := waitReasonTable(20); err == nil {
-		t.Error("waitReasonTable(20) succeeded")
+	if _, err := waitReasonTable(16); err == nil {
+		t.Error("waitReasonTable(16) succeeded")
 	}
-	m21, err := waitReasonTable(21)
-	if err != nil || m21[14] != "chan receive" || m21[0] != "" {
-		t.Errorf("waitReasonTable(21) = %v, %v", m21, err)
+	for _, tc := range []struct {
+		minor int
+		v     uint8
+		name  string
+	}{{17, 21, "timer goroutine (idle)"}, {19, 18, "semacquire"}, {20, 21, "sync.Mutex.Lock"}, {21, 14, "chan receive"}, {26, 19, "chan receive"}, {21, 0, ""}} {
+		m, err := waitReasonTable(tc.minor)
+		if err != nil || m[tc.v] != tc.name {
+			t.Errorf("waitReasonTable(%d)[%d] = %q, %v; want %q", tc.minor, tc.v, m[tc.v], err, tc.name)
+		}
+	}
+}
+
+// TestWaitReasonsDebian reads the wait reasons of Debian's stripped Go
+// programs (prometheus and etcd: go1.19.8; go-md2man: go1.18.3) from
+// their code, and checks the table against them.
+func TestWaitReasonsDebian(t *testing.T) {
+	for _, path := range []string{"/usr/bin/prometheus", "/usr/bin/etcd", "/usr/bin/go-md2man"} {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			if _, err := os.Stat(path); err != nil {
+				t.Skipf("%s is not installed (make deps installs prometheus, etcd-server, go-md2man)", path)
+			}
+			b, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			m, src, err := b.WaitReasonSource()
+			if err != nil || src != WaitReasonsFromCode {
+				t.Fatalf("WaitReasonSource = %s, %v", src, err)
+			}
+			minor, _ := goMinor(b.GoVersion)
+			tab, err := waitReasonTable(minor)
+			if err != nil || !mapsEqual(m, tab) {
+				t.Errorf("%s: code gives %v\ntable %v (%v)", b.GoVersion, m, tab, err)
+			}
+		})
 	}
 }
 
@@ -1081,7 +1133,11 @@ func TestOtherToolchains(t *testing.T) {
 				{"stripped", []string{"-ldflags=-s -w"}},
 			} {
 				out := filepath.Join(dir, variant.name)
-				args := append([]string{"build", "-buildvcs=false", "-o", out}, variant.flags...)
+				args := []string{"build", "-o", out}
+				if m, _ := goMinor(v); m >= 18 {
+					args = append(args, "-buildvcs=false") // new in Go 1.18
+				}
+				args = append(args, variant.flags...)
 				cmd := exec.Command(goCmd, append(args, ".")...)
 				cmd.Dir = filepath.Join("testdata", "goprog")
 				cmd.Env = append(os.Environ(), "GOTOOLCHAIN="+v, "GOWORK=off", "GOFLAGS=", "CGO_ENABLED=0")
@@ -1119,12 +1175,12 @@ func TestOtherToolchains(t *testing.T) {
 			}
 
 			// .gopclntab functions against the symbol table.
+			// (Go 1.17's stripped builds give no text start: its pclntab
+			// has none; functions come from the pclntab's own entries.)
 			text, src, err := s.GoTextStart()
 			if err != nil {
-				t.Fatal(err)
-			}
-			want, _, _ := b.GoTextStart()
-			if text != want {
+				t.Error(err)
+			} else if want, _, _ := b.GoTextStart(); text != want {
 				t.Errorf("GoTextStart = %#x (%s), want %#x", text, src, want)
 			}
 			sf, err := s.Funcs("main.*")
@@ -1145,7 +1201,12 @@ func TestOtherToolchains(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fromTab, err := s.WaitReasons()
+			fromCode, wsrc, err := s.WaitReasonSource()
+			if err != nil || wsrc != WaitReasonsFromCode || !mapsEqual(fromSym, fromCode) {
+				t.Errorf("wait reasons: symbol %v\n%s %v (%v)", fromSym, wsrc, fromCode, err)
+			}
+			minor, _ := goMinor(v)
+			fromTab, err := waitReasonTable(minor)
 			if err != nil || !mapsEqual(fromSym, fromTab) {
 				t.Errorf("wait reasons: symbol %v\ntable %v (%v)", fromSym, fromTab, err)
 			}
@@ -1177,6 +1238,7 @@ func TestOtherToolchains(t *testing.T) {
 			if err != nil {
 				t.Error(err)
 			}
+			checkFrameOffset(t, s, gp)
 			fa, _ := s.Func("main.add")
 			addRets, err := s.ReturnOffsets(fa)
 			if err != nil || len(addRets) != 1 {
@@ -1243,5 +1305,70 @@ func main() { println(grow(10), leaf(1)) }
 	}
 	if off, _ := b.BodyOffset(leaf); off != leaf.Offset {
 		t.Errorf("nosplit main.leaf: body %#x, want its entry %#x", off, leaf.Offset)
+	}
+}
+
+// checkFrameOffset checks that FrameOffset(f) lies just after f's frame
+// pointer setup, which ends in `MOVQ SP, BP` (48 89 e5) or `LEAQ
+// d(SP), BP` (48 8d 6c 24 d).
+func checkFrameOffset(t *testing.T, b *Binary, f Func) {
+	t.Helper()
+	off, err := b.FrameOffset(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := b.BodyOffset(f)
+	if off <= body || off > body+20 {
+		t.Fatalf("%s: frame offset +%d, body +%d", f.Name, off-f.Offset, body-f.Offset)
+	}
+	code, err := b.ReadAt(f.Addr, int(off-f.Offset))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mov := bytes.HasSuffix(code, []byte{0x48, 0x89, 0xe5})
+	lea := len(code) >= 5 && bytes.Equal(code[len(code)-5:len(code)-1], []byte{0x48, 0x8d, 0x6c, 0x24})
+	if !mov && !lea {
+		t.Errorf("%s: the bytes before the frame offset, % x, are not MOVQ SP, BP or LEAQ d(SP), BP", f.Name, code)
+	}
+}
+
+func TestFrameOffset(t *testing.T) {
+	for _, name := range []string{"go", "go-stripped", "go-pie-stripped"} {
+		t.Run(name, func(t *testing.T) {
+			b := open(t, name)
+			for _, fn := range []string{"runtime.gopark", "main.main"} {
+				f, err := b.Func(fn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkFrameOffset(t, b, f)
+			}
+		})
+	}
+	for _, path := range []string{"/usr/bin/prometheus", "/usr/bin/go-md2man"} {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			if _, err := os.Stat(path); err != nil {
+				t.Skipf("%s is not installed (make deps installs it)", path)
+			}
+			b, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			f, err := b.Func("runtime.gopark")
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkFrameOffset(t, b, f)
+		})
+	}
+	// Assembly without a frame has no such setup.
+	b := open(t, "go")
+	f, err := b.Func("runtime.memmove")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off, err := b.FrameOffset(f); err == nil {
+		t.Errorf("FrameOffset(runtime.memmove) = %#x, want an error", off)
 	}
 }

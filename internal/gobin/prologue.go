@@ -52,3 +52,54 @@ func usesStackGuard(inst x86asm.Inst) bool {
 	}
 	return false
 }
+
+// FrameOffset returns the file offset of the first instruction after a Go
+// function's frame-pointer setup, which follows the stack check: `PUSHQ
+// BP; MOVQ SP, BP` (Go 1.21 and later) or `SUBQ $n, SP; MOVQ BP, n-8(SP);
+// LEAQ n-8(SP), BP` (Go 1.17 to 1.20). From there on BP is the function's
+// own frame, so a frame-pointer walk of the user stack (bpf_get_stackid)
+// starts at the function and finds its direct caller; at the entry or the
+// body offset the caller's return address is only at the top of the stack
+// and the walk skips it. The argument registers are untouched by the
+// setup. A function without a frame (no such setup in its first
+// instructions) is an error.
+func (b *Binary) FrameOffset(f Func) (uint64, error) {
+	body, err := b.BodyOffset(f)
+	if err != nil {
+		return 0, err
+	}
+	if b.Machine != elf.EM_X86_64 || f.Size == 0 {
+		return 0, fmt.Errorf("gobin: %s: frame setup of %s: only x86-64 functions of known size are supported", b.Path, f.Name)
+	}
+	code, err := b.readAt(f.Addr, min(int(f.Size), 96))
+	if err != nil {
+		return 0, fmt.Errorf("gobin: %s: frame setup of %s: %w", b.Path, f.Name, err)
+	}
+	pc := int(body - f.Offset)
+	for i := 0; i < 4 && pc < len(code); i++ {
+		inst, err := x86asm.Decode(code[pc:], 64)
+		if err != nil || inst.Op == 0 {
+			break
+		}
+		pc += inst.Len
+		if setsFramePointer(inst) {
+			return f.Offset + uint64(pc), nil
+		}
+	}
+	return 0, fmt.Errorf("gobin: %s: %s sets up no frame pointer in its first instructions", b.Path, f.Name)
+}
+
+// setsFramePointer reports `MOVQ SP, BP` or `LEAQ d(SP), BP`.
+func setsFramePointer(inst x86asm.Inst) bool {
+	if inst.Args[0] != x86asm.RBP {
+		return false
+	}
+	switch inst.Op {
+	case x86asm.MOV:
+		return inst.Args[1] == x86asm.RSP
+	case x86asm.LEA:
+		m, ok := inst.Args[1].(x86asm.Mem)
+		return ok && m.Base == x86asm.RSP && m.Index == 0
+	}
+	return false
+}

@@ -136,29 +136,123 @@ var waitReasonsTSV string
 
 // WaitReasons returns the Go runtime's waitReason names by value, the
 // uint8 that runtime.gopark receives in CL and stores in g.waitreason.
-// The values change between Go versions. They are read from the binary's
-// runtime.waitReasonStrings array when .symtab has it, otherwise taken from
-// a table for Go 1.21 to 1.26 (go-waitreasons.tsv). Value 0 has the
-// empty name.
+// The values change between Go versions. See WaitReasonSource for where
+// they come from. Value 0 has the empty name.
 func (b *Binary) WaitReasons() (map[uint8]string, error) {
+	m, _, err := b.WaitReasonSource()
+	return m, err
+}
+
+// The sources of WaitReasonSource, in the order they are tried.
+const (
+	WaitReasonsFromSymbol = "runtime.waitReasonStrings"
+	WaitReasonsFromCode   = "runtime.waitReason.String"
+)
+
+// WaitReasonSource returns the Go runtime's waitReason names by value and
+// where they were read:
+//
+//   - WaitReasonsFromSymbol: the runtime.waitReasonStrings array, found
+//     by its .symtab symbol;
+//   - WaitReasonsFromCode: the same array, found through the code of the
+//     method runtime.waitReason.String, which .gopclntab names in
+//     stripped binaries too (amd64; see waitReasonsFromCode);
+//   - "table go1.N": a table for Go 1.17 to 1.26 (waitreasons.tsv).
+func (b *Binary) WaitReasonSource() (map[uint8]string, string, error) {
 	if !b.IsGo {
-		return nil, fmt.Errorf("gobin: %s: wait reasons: not a Go binary", b.Path)
+		return nil, "", fmt.Errorf("gobin: %s: wait reasons: not a Go binary", b.Path)
 	}
-	var symErr error
+	var errs []error
 	if !b.Stripped {
 		m, err := b.waitReasonsFromSymbol()
 		if err == nil {
-			return m, nil
+			return m, WaitReasonsFromSymbol, nil
 		}
-		symErr = err
+		errs = append(errs, err)
 	}
+	m, err := b.waitReasonsFromCode()
+	if err == nil {
+		return m, WaitReasonsFromCode, nil
+	}
+	errs = append(errs, err)
 	minor, ok := goMinor(b.GoVersion)
 	if !ok {
-		return nil, errors.Join(fmt.Errorf("gobin: %s: wait reasons: unknown Go version %q", b.Path, b.GoVersion), symErr)
+		return nil, "", errors.Join(append([]error{fmt.Errorf("gobin: %s: wait reasons: unknown Go version %q", b.Path, b.GoVersion)}, errs...)...)
 	}
-	m, err := waitReasonTable(minor)
+	m, err = waitReasonTable(minor)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("gobin: %s: wait reasons: %w", b.Path, err), symErr)
+		return nil, "", errors.Join(append([]error{fmt.Errorf("gobin: %s: wait reasons: %w", b.Path, err)}, errs...)...)
+	}
+	return m, fmt.Sprintf("table go1.%d", minor), nil
+}
+
+// waitReasonsFromCode finds runtime.waitReasonStrings through the code of
+// runtime.waitReason.String, which every Go release from 1.17 to 1.26
+// keeps (the runtime prints wait reasons in tracebacks) and compiles the
+// same way on amd64:
+//
+//	CMPB AL, $len(waitReasonStrings)   ; w >= len: "unknown wait reason"
+//	JB   ok
+//	…
+//	ok: MOVZX AL, CX; SHLQ $4, CX
+//	LEAQ runtime.waitReasonStrings(SB), DX
+//	MOVQ 0(DX)(CX*1), AX; MOVQ 8(DX)(CX*1), BX
+//
+// The array is the LEAQ target that a load indexes, and its length the
+// first comparison's immediate. The result is checked: value 0 is the
+// empty name and every name is a short string.
+func (b *Binary) waitReasonsFromCode() (map[uint8]string, error) {
+	if b.Machine != elf.EM_X86_64 {
+		return nil, fmt.Errorf("gobin: %s: wait reasons from code: machine %v is not supported (only x86-64)", b.Path, b.Machine)
+	}
+	f, err := b.Func(WaitReasonsFromCode)
+	if err != nil {
+		return nil, err
+	}
+	code, err := b.readAt(f.Addr, int(min(f.Size, 256)))
+	if err != nil {
+		return nil, fmt.Errorf("gobin: %s: %s: %w", b.Path, f.Name, err)
+	}
+	n := -1
+	var arr uint64
+	lea := map[x86asm.Reg]uint64{} // register -> RIP-relative address loaded into it
+	for pc := 0; pc < len(code) && arr == 0; {
+		inst, err := x86asm.Decode(code[pc:], 64)
+		if err != nil || inst.Op == 0 {
+			break
+		}
+		next := pc + inst.Len
+		switch inst.Op {
+		case x86asm.CMP:
+			if imm, ok := inst.Args[1].(x86asm.Imm); ok && n < 0 {
+				if _, isReg := inst.Args[0].(x86asm.Reg); isReg {
+					n = int(imm)
+				}
+			}
+		case x86asm.LEA:
+			r, rok := inst.Args[0].(x86asm.Reg)
+			m, mok := inst.Args[1].(x86asm.Mem)
+			if rok && mok && m.Base == x86asm.RIP {
+				lea[r] = f.Addr + uint64(next) + uint64(m.Disp)
+			}
+		case x86asm.MOV:
+			if m, ok := inst.Args[1].(x86asm.Mem); ok && m.Index != 0 {
+				if a, ok := lea[m.Base]; ok {
+					arr = a
+				}
+			}
+		}
+		pc = next
+	}
+	if n <= 0 || n > 255 || arr == 0 {
+		return nil, fmt.Errorf("gobin: %s: %s: the length check and the array load were not found (length %d, array %#x)", b.Path, f.Name, n, arr)
+	}
+	m, err := b.readWaitReasons(arr, uint64(n))
+	if err != nil {
+		return nil, err
+	}
+	if m[0] != "" {
+		return nil, fmt.Errorf("gobin: %s: %s: the array at %#x does not start with the empty name: %q", b.Path, f.Name, arr, m[0])
 	}
 	return m, nil
 }
@@ -166,20 +260,25 @@ func (b *Binary) WaitReasons() (map[uint8]string, error) {
 // waitReasonsFromSymbol decodes runtime.waitReasonStrings, an array of
 // string headers (pointer, length) into read-only data.
 func (b *Binary) waitReasonsFromSymbol() (map[uint8]string, error) {
-	s, err := b.Symbol("runtime.waitReasonStrings")
+	s, err := b.Symbol(WaitReasonsFromSymbol)
 	if err != nil {
 		return nil, err
 	}
 	if s.Size == 0 || s.Size%16 != 0 || s.Size > 256*16 {
 		return nil, fmt.Errorf("gobin: %s: runtime.waitReasonStrings has size %d, not a [N]string", b.Path, s.Size)
 	}
-	m := make(map[uint8]string, s.Size/16)
-	for i := uint64(0); i < s.Size/16; i++ {
-		ptr, err := b.readPointer(s.Addr + 16*i)
+	return b.readWaitReasons(s.Addr, s.Size/16)
+}
+
+// readWaitReasons reads the n strings of the [n]string array at addr.
+func (b *Binary) readWaitReasons(addr, n uint64) (map[uint8]string, error) {
+	m := make(map[uint8]string, n)
+	for i := uint64(0); i < n; i++ {
+		ptr, err := b.readPointer(addr + 16*i)
 		if err != nil {
 			return nil, fmt.Errorf("gobin: %s: runtime.waitReasonStrings[%d]: %w", b.Path, i, err)
 		}
-		lb, err := b.readAt(s.Addr+16*i+8, 8)
+		lb, err := b.readAt(addr+16*i+8, 8)
 		if err != nil {
 			return nil, fmt.Errorf("gobin: %s: runtime.waitReasonStrings[%d]: %w", b.Path, i, err)
 		}

@@ -335,6 +335,17 @@ func (dc *dwarfCache) buildType(g *typeGraph, off dwarf.Offset, depth int) (*Typ
 	if err != nil {
 		return nil, err
 	}
+	if isTransparent(ti.tag) && ti.tag != dwarf.TagTypedef {
+		// A C qualifier: the type it qualifies (nil for const void).
+		if !ti.hasTgt {
+			return nil, nil
+		}
+		t, err := dc.buildType(g, ti.target, depth+1)
+		if err == nil {
+			g.byOff[off] = t
+		}
+		return t, err
+	}
 	k, err := dc.kindOf(ti)
 	if err != nil {
 		return nil, err
@@ -369,7 +380,7 @@ func (dc *dwarfCache) buildType(g *typeGraph, off dwarf.Offset, depth int) (*Typ
 		if t.RuntimeAddr == 0 && u.rtype != 0 && g.typesBase != 0 {
 			t.RuntimeAddr = g.typesBase + u.rtype
 		}
-		if u.tag != dwarf.TagTypedef || !u.hasTgt {
+		if !isTransparent(u.tag) || !u.hasTgt {
 			break
 		}
 		if u, err = dc.typeAt(u.target); err != nil {

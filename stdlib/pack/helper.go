@@ -24,7 +24,29 @@ type Helper struct {
 // Load loads the target's helper. Nothing is attached yet; the caller
 // Closes the Helper.
 func (t *Target) Load() (*Helper, error) {
-	coll, err := ebpf.NewCollection(t.Spec)
+	return t.LoadWith(nil)
+}
+
+// LoadWith loads the target's helper using the given maps, by name, in
+// place of creating its own: typically StackMap, replaced by the
+// program's own stack trace map so that the stack ids of the events and
+// of the program's ustack values index one map. Each replacement must
+// have the type, key and value sizes, entries and flags of the helper's
+// map spec; the helper holds its own reference, so the caller may close
+// it independently. Names the helper has no map of are ignored, so a
+// runtime may offer its stack map to every helper. Nothing is attached
+// yet; the caller Closes the Helper.
+func (t *Target) LoadWith(replace map[string]*ebpf.Map) (*Helper, error) {
+	var use map[string]*ebpf.Map
+	for name, m := range replace {
+		if t.Spec.Maps[name] != nil {
+			if use == nil {
+				use = map[string]*ebpf.Map{}
+			}
+			use[name] = m
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(t.Spec, ebpf.CollectionOptions{MapReplacements: use})
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {

@@ -20,6 +20,21 @@
 // (on fully preemptible kernels see the caveat in stdlib/README.md); the
 // chain's context (pt_regs at the helper's probe) is the helper's, so pid,
 // tid, comm and ustack work in the chain as in any uprobe.
+//
+// A field of kind UStack is a user stack the helper captured itself
+// (where a goroutine parked, say, rather than where the helper's last
+// probe fired): a ustack-shaped value whose id indexes the helper's
+// StackMap, which has the compiler's stack map's dimensions so that a
+// runtime can load the helper with its own map in its place
+// (Target.LoadWith).
+// # Lifecycle events
+//
+// A source whose events are the steps of a longer unit of work (a gRPC
+// stream: start, send, recv, close_send, end) has an EventField whose
+// Values name the steps, and its helper a 32-bit EventsConstant: it hands
+// the chain only the events whose bit is set. The compiler sets it with
+// Target.SelectEvents to what its chains read (Schema.DefaultEvents when
+// they do not name the field), before Load; see stdlib/README.md.
 package pack
 
 import (
@@ -39,6 +54,25 @@ const (
 	ChainMap = "ebt_std_chain"
 	// ChainSlots is the number of slots in ChainMap.
 	ChainSlots = 16
+	// StackMap is the stack trace map (BPF_MAP_TYPE_STACK_TRACE) a helper
+	// whose events carry a UStack field keeps the stacks in. It has the
+	// dimensions of the compiler's own stack map (StackDepth frames of 8
+	// bytes, StackEntries entries, 4-byte keys, no flags), so a runtime
+	// can give the helper its program's map instead (Target.LoadWith)
+	// and read every stack id from one map.
+	StackMap = "ebt_std_stacks"
+	// StackDepth is the number of frames a StackMap value holds.
+	StackDepth = 127
+	// StackEntries is the number of stacks a StackMap holds.
+	StackEntries = 16384
+	// EventField is the schema field that names the step of a unit of
+	// work an event is, in a source with lifecycle events (grpc's start,
+	// send, recv, close_send, end); its Values list them.
+	EventField = "event"
+	// EventsConstant is the helper's load-time constant (a 32-bit mask)
+	// that says which lifecycle events are handed to the chain: bit i
+	// selects the EventField's Values[i]. Target.SelectEvents sets it.
+	EventsConstant = "ebt_std_events"
 )
 
 // Kind is how a schema field is read.
@@ -54,6 +88,12 @@ const (
 	// that ends at its first NUL; helpers always write the NUL, so the
 	// longest string is Size-1 bytes (longer ones are cut).
 	String
+	// UStack is a user stack of the traced process, 8 bytes laid out as
+	// the compiler's ustack value: the stack id in StackMap in the low 32
+	// bits (a failed capture gives a negative id, i.e. bit 31 set) and the
+	// pid in the high 32. A chain can use it wherever ustack goes (a by()
+	// key, print, --pprof) once the stack ids are read from StackMap.
+	UStack
 )
 
 func (k Kind) String() string {
@@ -64,6 +104,8 @@ func (k Kind) String() string {
 		return "signed"
 	case String:
 		return "string"
+	case UStack:
+		return "ustack"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -78,6 +120,10 @@ type Field struct {
 	Kind Kind
 	// Doc is a one-line description for help and completion.
 	Doc string
+	// Values lists the only values a String field takes, when it names
+	// one of a few things (grpc's event and kind), for checks such as
+	// `event == "recv"` and for completion; nil for free strings.
+	Values []string
 }
 
 // Schema is the layout of a helper's event, the value of EventMap.
@@ -88,6 +134,10 @@ type Schema struct {
 	Size int
 	// Fields are the fields a chain can read, in offset order.
 	Fields []Field
+	// DefaultEvents are the lifecycle events a chain gets when it does
+	// not select any (grpc: "end"), for a schema with an EventField; nil
+	// otherwise.
+	DefaultEvents []string
 }
 
 // Field returns the field called name.
@@ -106,6 +156,35 @@ func (s *Schema) Names() []string {
 		out[i] = f.Name
 	}
 	return out
+}
+
+// Events returns the names of the schema's lifecycle events, the Values
+// of its EventField in bit order; nil when every event is the same kind
+// of thing (http: one per request).
+func (s *Schema) Events() []string {
+	f, ok := s.Field(EventField)
+	if !ok {
+		return nil
+	}
+	return f.Values
+}
+
+// EventMask returns the EventsConstant value that selects the named
+// events: bit i for Events()[i].
+func (s *Schema) EventMask(names ...string) (uint32, error) {
+	evs := s.Events()
+	if evs == nil {
+		return 0, fmt.Errorf("%s has no lifecycle events to select", s.Type)
+	}
+	var mask uint32
+	for _, n := range names {
+		i := slices.Index(evs, n)
+		if i < 0 {
+			return 0, fmt.Errorf("no %s event %q; the events are %s", s.Type, n, strings.Join(evs, ", "))
+		}
+		mask |= 1 << i
+	}
+	return mask, nil
 }
 
 // Check compares the schema with the helper's own description of its

@@ -1,8 +1,11 @@
 package pack
 
 import (
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/ebpftrace/ebpftrace/bpf"
 	"github.com/ebpftrace/ebpftrace/internal/gobin"
@@ -112,5 +115,94 @@ func TestGoMinor(t *testing.T) {
 		if (err == nil) != tc.ok || m != tc.minor {
 			t.Errorf("GoMinor(%q) = %d, %v", tc.v, m, err)
 		}
+	}
+}
+
+// TestLoadWith: a replacement map the helper has is used; one it lacks is
+// ignored; an incompatible one is an error that unloads everything.
+func TestLoadWith(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("loading BPF programs needs root (CAP_BPF)")
+	}
+	stacks, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.StackTrace, KeySize: 4, ValueSize: 8 * StackDepth, MaxEntries: StackEntries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stacks.Close()
+	small, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.StackTrace, KeySize: 4, ValueSize: 8 * StackDepth, MaxEntries: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	for _, tc := range []struct {
+		name string
+		spec func() (*ebpf.CollectionSpec, error)
+		m    *ebpf.Map
+		want string // error substring; "" = success
+	}{
+		{"goroutine", bpf.Goroutine, stacks, ""},
+		{"http lacks it", bpf.HTTP, stacks, ""},
+		{"incompatible", bpf.Goroutine, small, "incompatible"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec, err := tc.spec()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tgt := &Target{Source: "test", Path: "/bin/true", Spec: spec}
+			h, err := tgt.LoadWith(map[string]*ebpf.Map{StackMap: tc.m})
+			if tc.want != "" {
+				if err == nil || !strings.Contains(strings.ToLower(err.Error()), tc.want) {
+					t.Fatalf("LoadWith = %v, want an error containing %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			if m := h.Collection.Maps[StackMap]; spec.Maps[StackMap] != nil {
+				a, _ := m.Info()
+				b, _ := tc.m.Info()
+				ida, _ := a.ID()
+				idb, _ := b.ID()
+				if ida != idb {
+					t.Errorf("the helper's %s is map %d, not the replacement %d", StackMap, ida, idb)
+				}
+			}
+		})
+	}
+}
+
+func TestEvents(t *testing.T) {
+	s := &Schema{Type: "x_event", Fields: []Field{
+		{Name: EventField, Offset: 0, Size: 16, Kind: String, Values: []string{"start", "step", "end"}},
+	}, DefaultEvents: []string{"end"}}
+	for _, tc := range []struct {
+		names []string
+		mask  uint32
+		err   string
+	}{
+		{[]string{"end"}, 4, ""},
+		{[]string{"start", "step"}, 3, ""},
+		{nil, 0, ""},
+		{[]string{"stop"}, 0, `no x_event event "stop"; the events are start, step, end`},
+	} {
+		m, err := s.EventMask(tc.names...)
+		if m != tc.mask || (err == nil) != (tc.err == "") || (err != nil && err.Error() != tc.err) {
+			t.Errorf("EventMask(%v) = %#x, %v", tc.names, m, err)
+		}
+	}
+	if _, err := schema().EventMask("end"); err == nil || !strings.Contains(err.Error(), "no lifecycle events") {
+		t.Errorf("http's EventMask = %v", err)
+	}
+	// A target whose helper lacks the constant says so.
+	spec, err := bpf.HTTP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &Target{Source: "x.y", Spec: spec, Schema: s}
+	if err := tg.SelectEvents("end"); err == nil || !strings.Contains(err.Error(), "x.y: the helper has no constant "+EventsConstant) {
+		t.Errorf("SelectEvents = %v", err)
 	}
 }

@@ -81,6 +81,30 @@ type Target struct {
 	Schema *Schema
 }
 
+// SelectEvents chooses the lifecycle events the helper hands to the
+// chain programs (Schema.Events; by default Schema.DefaultEvents): the
+// union of what every chain on the target reads. It sets the helper's
+// EventsConstant in Spec, so it is called before Load. Events nobody
+// selected cost no chain run; a chain that wants fewer than were selected
+// must still test the event field itself.
+func (t *Target) SelectEvents(names ...string) error {
+	mask, err := t.Schema.EventMask(names...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", t.Source, err)
+	}
+	v := t.Spec.Variables[EventsConstant]
+	if v == nil {
+		return fmt.Errorf("%s: the helper has no constant %s", t.Source, EventsConstant)
+	}
+	if err := v.Set(mask); err != nil {
+		return fmt.Errorf("%s: set %s: %w", t.Source, EventsConstant, err)
+	}
+	if t.Constants != nil {
+		t.Constants[EventsConstant] = uint64(mask)
+	}
+	return nil
+}
+
 // NewSpec finishes a helper spec for one source: it keeps only the named
 // programs and the maps they reference (the contract's maps always stay),
 // and sets the load-time constants. Every constant must exist in spec;

@@ -46,6 +46,8 @@ type Profile struct {
 	// exes are the executables of the processes seen in stacks, read
 	// while they may still run, to name their mappings.
 	exes map[int]string
+	// ran: a session has run (Live was called with one).
+	ran bool
 }
 
 // kept is one aggregation's rows so far.
@@ -100,12 +102,21 @@ func (w *Profile) Live(src sink.Source) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.ran = true
 	w.aggs = w.aggs[:0]
 	for _, a := range src.Aggregations() {
 		if hasStack(a) && supported(a) == nil {
 			w.aggs = append(w.aggs, a)
 		}
 	}
+}
+
+// Ran reports whether a session has run with w: there is a profile to
+// write.
+func (w *Profile) Ran() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ran
 }
 
 // Event implements sink.Sink.

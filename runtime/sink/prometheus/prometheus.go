@@ -72,6 +72,8 @@ type Exporter struct {
 	lost sink.Lost
 	// noted: aggregations already explained to the user.
 	noted map[string]bool
+	// ran: a session has run (Live was called with one).
+	ran bool
 }
 
 // New returns an Exporter; notes (may be nil) is told which aggregations
@@ -111,7 +113,7 @@ func (e *Exporter) Live(src sink.Source) {
 		e.src = nil
 		return
 	}
-	e.src = src
+	e.src, e.ran = src, true
 	old := map[string]*aggState{}
 	for _, s := range e.aggs {
 		old[s.a.Name] = s
@@ -141,6 +143,14 @@ func (e *Exporter) Live(src sink.Source) {
 		}
 		e.aggs = append(e.aggs, s)
 	}
+}
+
+// Ran reports whether a session has run with e: there are final values
+// to serve.
+func (e *Exporter) Ran() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.ran
 }
 
 // stackKey names a's first stack key, if any.

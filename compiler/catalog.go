@@ -1,15 +1,18 @@
 package compiler
 
-import (
-	"fmt"
-	"slices"
+// The catalog of the language: what a user can write, from the compiler's
+// own tables (providers, stages, aggregation kinds, built-ins), and what a
+// probe source stands for, resolved as Compile would. Help text, the
+// REPL's completion and documentation read it; none of them keep a list of
+// their own.
 
+import (
 	"github.com/ebpftrace/ebpftrace/dsl"
 	"github.com/ebpftrace/ebpftrace/stdlib"
 )
 
 // Doc is one name of the language with how it is written and one line
-// about it, for the REPL's :help and Tab completion.
+// about it.
 type Doc struct {
 	// Name is what is typed: "tracepoint", "count", "pid", "str".
 	Name string
@@ -40,8 +43,8 @@ var sourceDocs = map[string]string{
 	"uretprobe":     "user function return",
 }
 
-// SourceDocs lists the probe sources, sorted by name.
-func SourceDocs() []Doc {
+// Sources lists the probe sources, sorted by name.
+func Sources() []Doc {
 	var out []Doc
 	for _, n := range providerNames() {
 		p, _ := lookupProvider(n)
@@ -54,8 +57,8 @@ func SourceDocs() []Doc {
 	return out
 }
 
-// StageDocs lists the stages, sorted by name.
-func StageDocs() []Doc {
+// Stages lists the stages, sorted by name.
+func Stages() []Doc {
 	var out []Doc
 	for _, n := range stageNames() {
 		s, _ := stageOf(n)
@@ -64,8 +67,8 @@ func StageDocs() []Doc {
 	return out
 }
 
-// ValueDocs lists the built-in values (arg0…arg9 included), sorted by name.
-func ValueDocs() []Doc {
+// Values lists the built-in values (arg0…arg9 included), sorted by name.
+func Values() []Doc {
 	var out []Doc
 	for _, n := range builtinValueNames() {
 		d := Doc{Name: n, Usage: n}
@@ -79,8 +82,8 @@ func ValueDocs() []Doc {
 	return out
 }
 
-// FuncDocs lists the built-in functions, sorted by name.
-func FuncDocs() []Doc {
+// Functions lists the built-in functions, sorted by name.
+func Functions() []Doc {
 	var out []Doc
 	for _, n := range builtinFuncNames() {
 		f := builtinFuncs[n]
@@ -89,43 +92,38 @@ func FuncDocs() []Doc {
 	return out
 }
 
-// maxArgsTargets bounds the probes ProbeArgs reads when a source matches
-// many (a glob such as "syscalls:*").
-const maxArgsTargets = 64
+// ProbeInfo is one probe a source stands for, with the fields of its
+// args and their types.
+type ProbeInfo struct {
+	Name string
+	Args []ArgInfo
+}
 
-// ProbeArgs lists the fields of `args` that a probe source offers, in
-// order, e.g. ProbeArgs(env, `tracepoint("syscalls:sys_enter_openat")`)
-// gives __syscall_nr, dfd, filename, flags, mode. When the source matches
-// several probes it gives the fields they all have. It is for completion:
-// it resolves the source as Compile would, without compiling anything.
-func ProbeArgs(env *Env, source string) ([]string, error) {
-	e, err := dsl.ParseExpr("<completion>", source)
+// ArgInfo is one field of a probe's args.
+type ArgInfo struct{ Name, Type string }
+
+// Describe resolves a probe source call as Compile would and describes
+// the probes it stands for (at most max of them; a glob may match
+// hundreds), without compiling anything.
+func Describe(env *Env, src *dsl.Call, max int) ([]ProbeInfo, error) {
+	p, err := providerOf(src)
 	if err != nil {
 		return nil, err
 	}
-	call, ok := e.(*dsl.Call)
-	if !ok {
-		return nil, fmt.Errorf("%s is not a probe source call", source)
-	}
-	p, ok := lookupProvider(call.Name)
-	if !ok {
-		return nil, fmt.Errorf("unknown probe %q", call.Name)
-	}
-	targets, err := p.expand(env, call)
+	targets, err := p.expand(env, src)
 	if err != nil {
 		return nil, err
 	}
-	if len(targets) > maxArgsTargets {
-		targets = targets[:maxArgsTargets]
+	if len(targets) > max {
+		targets = targets[:max]
 	}
-	var names []string
-	for i, t := range targets {
-		n := t.argNames()
-		if i == 0 {
-			names = n
-			continue
+	var out []ProbeInfo
+	for _, t := range targets {
+		info := ProbeInfo{Name: t.name}
+		for _, a := range t.fields() {
+			info.Args = append(info.Args, ArgInfo{Name: a.name, Type: a.typ.String()})
 		}
-		names = slices.DeleteFunc(names, func(s string) bool { return !slices.Contains(n, s) })
+		out = append(out, info)
 	}
-	return names, nil
+	return out, nil
 }

@@ -1,4 +1,4 @@
-package compiler
+package binpath
 
 import (
 	"os"
@@ -21,17 +21,17 @@ func TestLdConfDirs(t *testing.T) {
 	}
 }
 
-func TestResolveBinary(t *testing.T) {
-	if p, err := resolveBinary("sh", 0); err != nil || !filepath.IsAbs(p) {
+func TestResolve(t *testing.T) {
+	if p, err := Resolve("sh", 0); err != nil || !filepath.IsAbs(p) {
 		t.Errorf("sh on PATH: %q, %v", p, err)
 	}
-	if _, err := resolveBinary("/no/such/file", 0); err == nil || !strings.Contains(err.Error(), "no such file") {
+	if _, err := Resolve("/no/such/file", 0); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("missing path: %v", err)
 	}
-	if _, err := resolveBinary("no-such-command-or-library", 0); err == nil {
+	if _, err := Resolve("no-such-command-or-library", 0); err == nil {
 		t.Error("a name that is nothing resolved")
 	}
-	libc, err := resolveBinary("libc", 0)
+	libc, err := Resolve("libc", 0)
 	if err != nil {
 		t.Skipf("skipped: no libc found here: %v", err)
 	}
@@ -39,7 +39,7 @@ func TestResolveBinary(t *testing.T) {
 		t.Errorf("libc resolved to %q", libc)
 	}
 	// A soname resolves to the same file.
-	if p, err := resolveBinary("libc.so.6", 0); err != nil || filepath.Base(p) != filepath.Base(libc) {
+	if p, err := Resolve("libc.so.6", 0); err != nil || filepath.Base(p) != filepath.Base(libc) {
 		t.Errorf("libc.so.6: %q, %v (libc is %q)", p, err, libc)
 	}
 }
