@@ -39,7 +39,7 @@ type exportFlags struct {
 func (x *exportFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&x.metrics, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. :9100 or 127.0.0.1:9100): the aggregations marked .export(), or all of them when none is (docs/EXPORTERS.md)")
 	fs.StringVar(&x.pprof, "pprof", "", "write the aggregations keyed by ustack or kstack to `FILE` as a pprof profile at exit")
-	fs.StringVar(&x.otlp, "otlp", "", "send a span for each event of a chain with a start and an end (.latency(), http.server) to `ENDPOINT`: host:port for OTLP/gRPC, http://host:port for OTLP/HTTP")
+	fs.StringVar(&x.otlp, "otlp", "", "send a span for each event of a chain with a start and an end (.latency(), http.*, grpc.*, goroutine.blocked) to `ENDPOINT`: host:port for OTLP/gRPC, http://host:port for OTLP/HTTP")
 }
 
 // outputs are the sinks of one run: the format on stdout, lost counts on
@@ -73,7 +73,7 @@ func openOutputs(x exportFlags, format string, duration time.Duration, p *compil
 	}
 	if x.otlp != "" {
 		if !hasSpans(p) {
-			return nil, errors.New("--otlp: the program has no chain with a start and an end; spans come from .latency() chains, e.g. uprobe(bin, fn).latency(uretprobe(bin, fn)), and from http.server/http.client")
+			return nil, errors.New("--otlp: the program has no chain with a start and an end; spans come from .latency() chains, e.g. uprobe(bin, fn).latency(uretprobe(bin, fn)), and from http.*, grpc.* and goroutine.blocked")
 		}
 		spans, err := otlp.New(context.Background(), otlp.Options{Endpoint: x.otlp})
 		if err != nil {
