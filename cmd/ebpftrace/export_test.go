@@ -437,6 +437,8 @@ func TestExportErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--pprof", "x.pb.gz", "-e", `tracepoint("syscalls:sys_enter_getppid").count()`}, "--pprof: the program has no aggregation keyed by ustack or kstack"},
+		{[]string{"--pprof", "/no/such/dir/x.pb.gz", "-e", `profile(99).by(kstack).count()`}, "--pprof /no/such/dir/x.pb.gz: no directory /no/such/dir"},
+		{[]string{"--pprof", "x.pb.gz", "-e", `profile(99).by(kstack).max(cpu)`}, "--pprof: @max is max(x): a profile adds its values up"},
 		{[]string{"--otlp", "127.0.0.1:4317", "-e", `tracepoint("syscalls:sys_enter_getppid").count()`}, "--otlp: the program has no chain with a start and an end"},
 		{[]string{"--otlp", "ftp://x", "-e", `tracepoint("syscalls:sys_enter_openat").latency(tracepoint("syscalls:sys_exit_openat")).count()`}, "--otlp ftp://x: unknown scheme ftp"},
 		{[]string{"--metrics", "256.0.0.1:1", "-e", `tracepoint("syscalls:sys_enter_getppid").count()`}, "--metrics 256.0.0.1:1:"},

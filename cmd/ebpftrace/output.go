@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -68,6 +70,11 @@ func openOutputs(x exportFlags, format string, duration time.Duration, p *compil
 		if err != nil {
 			return nil, err
 		}
+		// The file is written at exit; a directory that is not there
+		// is better said now.
+		if st, err := os.Stat(filepath.Dir(x.pprof)); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("--pprof %s: no directory %s to write it in", x.pprof, filepath.Dir(x.pprof))
+		}
 		o.profile, o.pprofPath = prof, x.pprof
 		o.opts.Sinks = append(o.opts.Sinks, prof)
 	}
@@ -126,7 +133,9 @@ func (o *outputs) close(ctx context.Context, code int) int {
 		sctx, cancel := context.WithTimeout(context.Background(), wait)
 		rep := o.spans.Close(sctx)
 		cancel()
-		fmt.Fprintf(o.stderr, "ebpftrace: --otlp: %s\n", rep)
+		if rep.Spans > 0 || code == 0 {
+			fmt.Fprintf(o.stderr, "ebpftrace: --otlp: %s\n", rep)
+		}
 	}
 	if o.profile != nil && o.profile.Ran() {
 		if err := o.profile.WriteFile(o.pprofPath); err != nil {
