@@ -70,7 +70,6 @@ type Exporter struct {
 	tp       *sdktrace.TracerProvider
 	tracer   trace.Tracer
 	batch    *batcher
-	attrs    []attribute.KeyValue // reused per span
 }
 
 // New makes an Exporter for opts.Endpoint. Nothing is connected yet: a
@@ -167,11 +166,13 @@ func (x *Exporter) Span(e *sink.Event) error {
 		return nil
 	}
 	d, _ := e.R.Field(e.Raw, fs[1]).(uint64)
-	attrs := append(x.attrs[:0], attribute.String("ebpftrace.probe", e.Layout.Probe))
+	// A slice of its own per span: the SDK may keep it until the batch
+	// is sent.
+	attrs := make([]attribute.KeyValue, 0, len(fs)-1)
+	attrs = append(attrs, attribute.String("ebpftrace.probe", e.Layout.Probe))
 	for _, f := range fs[2:] {
 		attrs = append(attrs, attr(f.Name, e.R.Field(e.Raw, f), e.R))
 	}
-	x.attrs = attrs
 	_, span := x.tracer.Start(context.Background(), e.Layout.Span,
 		trace.WithTimestamp(start), trace.WithAttributes(attrs...), trace.WithSpanKind(kind(e.Layout.Probe)))
 	span.End(trace.WithTimestamp(start.Add(time.Duration(d))))

@@ -347,3 +347,33 @@ func TestListen(t *testing.T) {
 		t.Error("still serving after Close")
 	}
 }
+
+// Scrapes run on the HTTP server's goroutines while the session hands
+// over periods and comes and goes (go test -race).
+func TestConcurrentScrapes(t *testing.T) {
+	c := aggOf(t, "count", "count", "hits", "comm")
+	e := New(nil)
+	src := &fakeSource{aggs: []*compiler.Aggregation{c}, snaps: map[string]*sink.Snapshot{"count": snapOf(c, row(agg.Value{Count: 1}, "a"))}}
+	reg := e.Registry()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 200 {
+			if _, err := reg.Gather(); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for i := range 200 {
+		switch i % 3 {
+		case 0:
+			e.Live(src)
+		case 1:
+			e.Aggregation(snapOf(c, row(agg.Value{Count: int64(i)}, "a")))
+		case 2:
+			e.Live(nil)
+		}
+	}
+	<-done
+}
