@@ -108,13 +108,7 @@ func (cc *chainCtx) checkIdent(e *dsl.Ident) (*Type, error) {
 		return b.typ(cc, e)
 	}
 	if n, ok := rawArgIndex(e.Name); ok {
-		if len(cc.t.argOffs) == 0 {
-			return nil, dsl.Errorf(e.Pos, "%s is not available on %s probes; use args.<field>%s", e.Name, cc.t.attach.Kind, cc.argsHint())
-		}
-		if n >= len(cc.t.argOffs) {
-			return nil, dsl.Errorf(e.Pos, "%s probes have arg0 to arg%d", cc.t.attach.Kind, len(cc.t.argOffs)-1)
-		}
-		return tUint64, nil
+		return cc.checkRawArg(e, n)
 	}
 	if v, ok := cc.prog.values[e.Name]; ok {
 		return cc.typeOf(v)
@@ -298,10 +292,7 @@ func (cc *chainCtx) genScalar(e dsl.Expr) val {
 			return b.gen(cc)
 		}
 		if n, ok := rawArgIndex(e.Name); ok {
-			v := g.newVal()
-			g.emit(asm.LoadMem(asm.R0, regCtx, int16(cc.t.argOffs[n]), asm.DWord))
-			g.store(v, asm.R0)
-			return v
+			return cc.genRawArg(n)
 		}
 		return cc.genScalar(cc.prog.values[e.Name])
 	case *dsl.Selector:

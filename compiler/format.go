@@ -64,7 +64,7 @@ func checkFormat(fs *dsl.StringLit, args []dsl.Expr, types []*Type) (string, err
 		var ok bool
 		switch verb {
 		case 'd', 'x', 'X', 'o', 'b', 'c':
-			ok = t.isScalar()
+			ok = t.isScalar() && !t.shownAsText()
 		case 's', 'q':
 			ok = t.Kind == TString || t.Hex || t.Kind == TStack || t.Show != ""
 		case 'v':

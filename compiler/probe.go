@@ -67,6 +67,14 @@ type target struct {
 	// skipped, on the first target of a glob, are the matches that could
 	// not be probed; the program warns about them.
 	skipped []*dsl.Error
+	// funcName is what `func` reads: the probed function (kprobes,
+	// uprobes, fentry); "" where a probe has no function.
+	funcName string
+	// rawFromArgs: the typed args are the raw argument slots themselves
+	// (raw tracepoints), so their number bounds arg0…argN.
+	rawFromArgs bool
+	// usdt, on USDT probes, says where each argN is at the probe site.
+	usdt *usdtSite
 }
 
 // argField is one field of `args`.
@@ -133,6 +141,8 @@ type Env struct {
 	// KernelBTF returns the running kernel's BTF; it is called only when
 	// a chain needs kernel types, and may be nil.
 	KernelBTF func() (*btf.Spec, error)
+	// CPID is the pid of the -c command (`cpid`); 0 without -c.
+	CPID int
 }
 
 var providers = map[string]*provider{}

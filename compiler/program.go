@@ -84,6 +84,13 @@ const (
 	AttachFexit         AttachKind = "fexit"
 	AttachUprobe        AttachKind = "uprobe"
 	AttachUretprobe     AttachKind = "uretprobe"
+	// AttachUSDT is a uprobe on a USDT probe site, with the probe's
+	// semaphore (RefCtrOffset) when it has one.
+	AttachUSDT AttachKind = "usdt"
+	// AttachSoftware and AttachHardware are perf events of a software or
+	// hardware counter (PerfConfig), on every CPU.
+	AttachSoftware AttachKind = "software"
+	AttachHardware AttachKind = "hardware"
 	// AttachStdlib: the program is a chain of a stdlib source; Probe.Helper
 	// and Probe.Slot say where it goes. The runtime attaches the helper.
 	AttachStdlib AttachKind = "stdlib"
@@ -105,6 +112,14 @@ type Attach struct {
 	Symbol  string
 	Offsets []uint64
 	PID     int
+	// RefCtrOffset is the file offset of a USDT probe's semaphore, which
+	// the kernel increments while the probe is attached; 0 for none.
+	RefCtrOffset uint64
+	// PerfConfig is the counter of a software or hardware perf event
+	// (PERF_COUNT_SW_*, PERF_COUNT_HW_*); PerfPeriod fires the probe
+	// every that many events, unless Frequency asks for a rate in Hz.
+	PerfConfig uint64
+	PerfPeriod uint64
 }
 
 // EventKind says what a ring buffer record is.
@@ -154,7 +169,10 @@ type Field struct {
 	// Show says how to present the value: "" as it is, "ksym"/"usym"
 	// (an address as a symbol; usym carries the pid in the next 8 bytes),
 	// "ipv4"/"ipv6" (ntop), "kstack"/"ustack" (a stack id; ustack's high
-	// 32 bits are the pid), "probe" (an index into Program.ProbeNames).
+	// 32 bits are the pid), "probe" (an index into Program.ProbeNames,
+	// which `func` shares), "username" (a uid, shown as the user's name),
+	// "strftime:LAYOUT" (CLOCK_MONOTONIC ns, shown as wall-clock time in
+	// Go's time layout LAYOUT).
 	Show string
 }
 

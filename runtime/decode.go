@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"os/user"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -26,6 +29,22 @@ type decoder struct {
 	user   *symbolize.User
 	// wallMinusMono turns CLOCK_MONOTONIC (bpf_ktime_get_ns) into wall time.
 	wallMinusMono time.Duration
+	// users caches uid → user name (`username`).
+	users sync.Map
+}
+
+// userName names a uid from the password database, as `id -un` does; a
+// uid without a name shows as the number.
+func (d *decoder) userName(uid uint32) string {
+	if n, ok := d.users.Load(uid); ok {
+		return n.(string)
+	}
+	name := strconv.FormatUint(uint64(uid), 10)
+	if u, err := user.LookupId(name); err == nil {
+		name = u.Username
+	}
+	d.users.Store(uid, name)
+	return name
 }
 
 func newDecoder(probes []string, stacks *ebpf.Map) *decoder {
@@ -65,10 +84,15 @@ func (d *decoder) Field(b []byte, f compiler.Field) sink.Value {
 		if u < uint64(len(d.probes)) {
 			return d.probes[u]
 		}
+	case "username":
+		return d.userName(uint32(u))
 	case "kstack":
 		return d.stack(int32(u), 0)
 	case "ustack":
 		return d.stack(int32(u), int(u>>32))
+	}
+	if layout, ok := strings.CutPrefix(f.Show, "strftime:"); ok {
+		return time.Unix(0, 0).Add(time.Duration(u) + d.wallMinusMono).Format(layout)
 	}
 	switch {
 	case f.Time:

@@ -197,6 +197,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	env := newEnv(pid)
 	env.RingBufSize = c.buffer
+	if child != nil {
+		env.CPID = child.pid
+	}
 	p, err := compiler.Compile(prog, env)
 	if err != nil {
 		fmt.Fprint(stderr, dsl.Render(err, src))
@@ -252,6 +255,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			e := newEnv(pid)
 			e.StartNs = env.StartNs // elapsed keeps counting from the first start
 			e.RingBufSize = env.RingBufSize
+			e.CPID = env.CPID
 			return e
 		}
 		return watch(ctx, c.file, []byte(src.Text), sess, versionEnv, opts, stderr)

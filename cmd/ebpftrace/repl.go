@@ -412,7 +412,11 @@ func (r *repl) eval(text string) {
 		defer child.kill()
 		pid = child.pid
 	}
-	p, alone := r.compile(text, r.env(pid))
+	env := r.env(pid)
+	if child != nil {
+		env.CPID = child.pid
+	}
+	p, alone := r.compile(text, env)
 	if p == nil {
 		return
 	}
