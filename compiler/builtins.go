@@ -183,7 +183,7 @@ func init() {
 		},
 		{
 			name: "ncpus", doc: "the number of online CPUs",
-			typ:  func(*chainCtx, *dsl.Ident) (*Type, error) { return tUint32, nil },
+			typ: func(*chainCtx, *dsl.Ident) (*Type, error) { return tUint32, nil },
 			gen: func(cc *chainCtx) val {
 				v := cc.g.newVal()
 				cc.g.movImm(asm.R0, int64(onlineCPUCount()))
