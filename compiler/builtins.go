@@ -93,6 +93,9 @@ func init() {
 					if n := len(cc.t.argOffs); n > 0 {
 						e.Msg += fmt.Sprintf("; read raw arguments as arg0…arg%d", n-1)
 					}
+					if u := cc.t.usdt; u != nil && len(u.args) > 0 {
+						e.Msg += fmt.Sprintf(" (USDT arguments have no names); read them as arg0…arg%d", len(u.args)-1)
+					}
 					return nil, e
 				}
 				return &Type{Kind: TArgs}, nil

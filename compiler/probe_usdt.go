@@ -48,7 +48,9 @@ func expandUSDT(env *Env, call *dsl.Call) ([]*target, error) {
 	}
 	binPos, probePos := call.Args[0].Position(), call.Args[1].Position()
 	if pattern == "" {
-		return nil, dsl.Errorf(probePos, `usdt needs a probe, "provider:name"; -l 'usdt:BIN:*' lists them`)
+		e := dsl.Errorf(probePos, `usdt needs a probe, "provider:name"`)
+		e.Hint = "-l 'usdt:BIN:*' lists the probes of a binary"
+		return nil, e
 	}
 	paths, err := userBinaries(env, call, binArg)
 	if err != nil {

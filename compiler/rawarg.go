@@ -47,7 +47,7 @@ func (cc *chainCtx) checkRawArg(e *dsl.Ident, n int) (*Type, error) {
 	if t.rawFromArgs && count > 0 {
 		var params []string
 		for i, a := range t.fields() {
-			params = append(params, fmt.Sprintf("arg%d is %s %s", i, a.typ, a.name))
+			params = append(params, fmt.Sprintf("arg%d is %s (%s)", i, a.name, a.typ))
 		}
 		err.Hint = strings.Join(params, ", ")
 	}
