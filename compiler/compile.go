@@ -27,6 +27,9 @@ type progBuilder struct {
 	aggByStage map[*dsl.Call]*Aggregation
 	// stringExprs are the expressions string literals hold (filter).
 	stringExprs map[*dsl.StringLit]dsl.Expr
+	// latencyShared maps how keyed latency() chains end to their start
+	// map: chains that end alike share it (latency.go).
+	latencyShared map[string]string
 }
 
 // chainCtx is the state while compiling one chain for one target.

@@ -393,7 +393,17 @@ func (cc *chainCtx) loadField(base asm.Register, off int, t *Type) {
 	if t.Kind == TPtr {
 		size = 8
 	}
-	g.emit(asm.LoadMem(asm.R0, base, int16(off), sizeOf(size)))
+	if base == regCtx && off%size != 0 {
+		// The verifier refuses misaligned context loads (tcp_retransmit_skb
+		// has a __u8 saddr[4] at offset 34): read the bytes one by one,
+		// highest first, and put them together (little-endian).
+		g.emit(asm.LoadMem(asm.R0, base, int16(off+size-1), asm.Byte))
+		for i := size - 2; i >= 0; i-- {
+			g.emit(asm.LSh.Imm(asm.R0, 8), asm.LoadMem(asm.R5, base, int16(off+i), asm.Byte), asm.Or.Reg(asm.R0, asm.R5))
+		}
+	} else {
+		g.emit(asm.LoadMem(asm.R0, base, int16(off), sizeOf(size)))
+	}
 	if t.Kind == TInt && t.Signed && size < 8 {
 		sh := int32(64 - 8*size)
 		g.emit(asm.LSh.Imm(asm.R0, sh), asm.ArSh.Imm(asm.R0, sh))
@@ -701,6 +711,10 @@ func (cc *chainCtx) genMem(e dsl.Expr, dst mem) {
 			return
 		}
 		g.emit(asm.Mov.Reg(asm.R3, regCtx), asm.Add.Imm(asm.R3, int32(a.off)))
+		if a.bytes {
+			g.call(asm.FnProbeReadKernel)
+			return
+		}
 		g.call(asm.FnProbeReadKernelStr)
 		return
 	case *dsl.Call:

@@ -91,6 +91,9 @@ type argField struct {
 	slot bool
 	// event: the field is in a stdlib helper's event, not in the context.
 	event bool
+	// bytes: a string-typed field that is raw bytes (an IPv6 address),
+	// copied whole rather than up to a NUL.
+	bytes bool
 }
 
 // fields returns the args fields, computing them on first use.

@@ -266,3 +266,34 @@ func TestEveryBinary(t *testing.T) {
 		t.Log("no /proc/self/exe")
 	}
 }
+
+// TestLatencyShared: keyed latency() chains that end alike share their
+// start map and one end program (runqlat's wakeups and preemptions);
+// chains that end differently keep their own.
+func TestLatencyShared(t *testing.T) {
+	src := `switched := tracepoint("sched:sched_switch")
+tracepoint("sched:sched_process_exec").latency(switched, pid, args.next_pid).hist(elapsed / 1000).as("q")
+switched.filter(args.prev_state == 0).latency(switched, args.prev_pid, args.next_pid).hist(elapsed / 1000).as("q")
+tracepoint("sched:sched_process_exec").latency(switched, pid, args.next_pid).count()`
+	p, err := compile(t, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	latMaps := map[string]bool{}
+	ends := 0
+	for _, pr := range p.Probes {
+		for _, ins := range p.Spec.Programs[pr.Program].Instructions {
+			if r := ins.Reference(); strings.HasPrefix(r, "ebt_l") {
+				latMaps[r] = true
+			}
+		}
+		if pr.Name == "tracepoint:sched:sched_switch" {
+			ends++
+		}
+	}
+	// Starts: exec, the preempting switch, the third chain's exec; ends:
+	// one shared by the first two, one for the count.
+	if len(p.Probes) != 5 || len(latMaps) != 2 || ends != 3 {
+		t.Errorf("%d probes, %d latency maps, %d sched_switch programs; want 5, 2, 3 (one start, two ends)", len(p.Probes), len(latMaps), ends)
+	}
+}
