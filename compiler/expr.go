@@ -132,10 +132,13 @@ func (cc *chainCtx) argsHint() string {
 	return " (" + strings.Join(cc.t.argNames(), ", ") + ")"
 }
 
-// rawArgIndex parses arg0…arg9.
+// rawArgIndex parses arg0…arg11 (USDT probes have up to 12 arguments).
 func rawArgIndex(name string) (int, bool) {
 	if len(name) == 4 && strings.HasPrefix(name, "arg") && name[3] >= '0' && name[3] <= '9' {
 		return int(name[3] - '0'), true
+	}
+	if name == "arg10" || name == "arg11" {
+		return 10 + int(name[4]-'0'), true
 	}
 	return 0, false
 }

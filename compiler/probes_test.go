@@ -297,3 +297,16 @@ tracepoint("sched:sched_process_exec").latency(switched, pid, args.next_pid).cou
 		t.Errorf("%d probes, %d latency maps, %d sched_switch programs; want 5, 2, 3 (one start, two ends)", len(p.Probes), len(latMaps), ends)
 	}
 }
+
+// TestFuncOnKernelProbes: func names the kernel function of a kprobe and
+// of its fentry fallback alike.
+func TestFuncOnKernelProbes(t *testing.T) {
+	env := kernelEnv(t)
+	p, err := compileEnv(t, `kretprobe("vfs_read").by(func).count()`, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(p.ProbeNames, " "), "vfs_read") || p.Probes[0].Fallback == nil {
+		t.Errorf("func names %q; fallback %v", p.ProbeNames, p.Probes[0].Fallback)
+	}
+}
