@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -73,12 +74,9 @@ func expandUSDT(env *Env, call *dsl.Call) ([]*target, error) {
 		if len(matched) == 0 {
 			continue
 		}
-		b, _ := gobin.Open(path) // to name the function around each site; nil if unreadable
+		funcs := funcsByAddr(path) // to name the function around each site
 		for _, p := range matched {
-			out = append(out, usdtTarget(b, path, p))
-		}
-		if b != nil {
-			b.Close()
+			out = append(out, usdtTarget(funcs, path, p))
 		}
 	}
 	if len(out) == 0 {
@@ -90,8 +88,8 @@ func expandUSDT(env *Env, call *dsl.Call) ([]*target, error) {
 	return out, nil
 }
 
-func usdtTarget(b *gobin.Binary, path string, p usdt.Probe) *target {
-	t := &target{
+func usdtTarget(funcs []gobin.Func, path string, p usdt.Probe) *target {
+	return &target{
 		name: "usdt:" + path + ":" + p.FullName(),
 		attach: Attach{Kind: AttachUSDT, Target: path, Symbol: p.FullName(),
 			Offsets: []uint64{p.Offset}, RefCtrOffset: p.SemaphoreOffset},
@@ -100,23 +98,34 @@ func usdtTarget(b *gobin.Binary, path string, p usdt.Probe) *target {
 		pidAttach: true,
 		userPtrs:  true,
 		usdt:      &usdtSite{args: p.Args, err: p.ArgsErr, text: p.ArgsText},
-		funcName:  enclosingFunc(b, p.Addr),
+		funcName:  enclosingFunc(funcs, p.Addr),
 	}
-	return t
+}
+
+// funcsByAddr lists a binary's functions by address; nil when it cannot
+// be read.
+func funcsByAddr(path string) []gobin.Func {
+	b, err := gobin.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer b.Close()
+	funcs, err := b.Funcs("*")
+	if err != nil {
+		return nil
+	}
+	sort.Slice(funcs, func(i, j int) bool { return funcs[i].Addr < funcs[j].Addr })
+	return funcs
 }
 
 // enclosingFunc names the function whose code holds addr: `func` on a
-// USDT probe, the symbol of the probe's address. "" when unknown.
-func enclosingFunc(b *gobin.Binary, addr uint64) string {
-	if b == nil {
-		return ""
-	}
-	funcs, err := b.Funcs("*")
-	if err != nil {
-		return ""
-	}
-	for _, f := range funcs {
-		if addr >= f.Addr && addr < f.Addr+f.Size {
+// USDT probe, the symbol of the probe's address. "" when unknown. funcs
+// are sorted by address; symbols that start at or below addr are tried
+// nearest first, a few (aliases and zero-sized labels sit among them).
+func enclosingFunc(funcs []gobin.Func, addr uint64) string {
+	i := sort.Search(len(funcs), func(i int) bool { return funcs[i].Addr > addr }) - 1
+	for n := 0; i >= 0 && n < 16; i, n = i-1, n+1 {
+		if f := funcs[i]; addr < f.Addr+f.Size {
 			return f.Name
 		}
 	}

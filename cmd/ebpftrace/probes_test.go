@@ -134,6 +134,19 @@ func TestUSDTPython(t *testing.T) {
 	os.WriteFile(script, []byte("import gc\nfor i in range(3):\n    gc.collect(1)\n"), 0o644)
 	r := trace(t, "", "-c", python+" "+script, "-e", `usdt("`+python+`", "python:gc__start").filter(arg0 == 1).count()`).mustSucceed(t)
 	wantLines(t, r, "@count: 3\n")
+
+	// -p: the semaphore of a process already running is counted up too.
+	loop := filepath.Join(t.TempDir(), "gcloop.py")
+	os.WriteFile(loop, []byte("import gc, time\nfor i in range(600):\n    gc.collect(1)\n    time.sleep(0.01)\n"), 0o644)
+	py := exec.Command(python, loop)
+	if err := py.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer py.Process.Kill()
+	r = trace(t, "", "-p", strconv.Itoa(py.Process.Pid), "--duration", "500ms", "-e", `usdt("*", "python:gc__start").filter(arg0 == 1).count()`).mustSucceed(t)
+	if !regexp.MustCompile(`(?m)^@count: [1-9]\d*$`).MatchString(r.stdout) {
+		t.Errorf("no collections counted in the running python:\n%s\n%s", r.stdout, r.stderr)
+	}
 }
 
 // TestUprobeEveryBinary: uprobe("*", fn) attaches in every binary of
