@@ -250,4 +250,3 @@ func NeededLibraries(path string, pid int) []string {
 	walk(path, 0)
 	return out
 }
-
