@@ -34,7 +34,9 @@ vet:
 	$(GO) vet ./...
 
 # What the tests use from the system, as command:Debian package. bpftool
-# lists loaded programs, tmux drives the REPL, gcc builds the C example;
+# lists loaded programs, tmux drives the REPL, gcc builds the C examples,
+# <sys/sdt.h> their USDT probes, Debian's python3.11 has USDT probes with
+# semaphores, bpftrace's runqlat.bt is what runqlat is checked against;
 # Debian's Go programs built by older Go releases test internal/gobin,
 # internal/gomodule and the stdlib packs on them: prometheus and etcd
 # (go1.19.8, stripped), etcdctl (etcd's gRPC client, for grpc.client),
@@ -43,7 +45,9 @@ vet:
 # which they run too, comes with Go). Missing ones are installed when we
 # are root on Debian; otherwise the tests that need them skip.
 DEPS := bpftool:bpftool tmux:tmux gcc:gcc prometheus:prometheus etcd:etcd-server \
-	etcdctl:etcd-client go-md2man:go-md2man /usr/lib/go-1.19/bin/go:golang-1.19-go
+	etcdctl:etcd-client go-md2man:go-md2man /usr/lib/go-1.19/bin/go:golang-1.19-go \
+	/usr/include/x86_64-linux-gnu/sys/sdt.h:systemtap-sdt-dev /usr/bin/python3.11:python3.11 \
+	bpftrace:bpftrace
 # What `make generate` uses: clang and llvm-strip (bpf2go), libbpf's headers.
 GEN_DEPS := clang-14:clang-14 llvm-strip-14:llvm-14 /usr/include/bpf/bpf_helpers.h:libbpf-dev
 deps:

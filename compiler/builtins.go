@@ -93,6 +93,9 @@ func init() {
 					if n := len(cc.t.argOffs); n > 0 {
 						e.Msg += fmt.Sprintf("; read raw arguments as arg0…arg%d", n-1)
 					}
+					if u := cc.t.usdt; u != nil && len(u.args) > 0 {
+						e.Msg += fmt.Sprintf(" (USDT arguments have no names); read them as arg0…arg%d", len(u.args)-1)
+					}
 					return nil, e
 				}
 				return &Type{Kind: TArgs}, nil
@@ -146,6 +149,72 @@ func init() {
 			},
 		},
 		{
+			// An index into Program.ProbeNames, as `probe`: a key of one
+			// size whatever the names, so the functions of a glob share
+			// one map.
+			name: "func", doc: "the probed function's name (kprobe, uprobe, fentry; on usdt the function holding the probe)",
+			typ: func(cc *chainCtx, e *dsl.Ident) (*Type, error) {
+				if cc.t.funcName == "" {
+					e := dsl.Errorf(e.Pos, "func is the probed function's name, known on kprobe, kretprobe, fentry, fexit, uprobe, uretprobe and usdt probes, not on %s", cc.t.name)
+					if cc.t.usdt != nil {
+						e.Msg = fmt.Sprintf("func: no function symbol holds the site of %s (a stripped binary?)", cc.t.name)
+					}
+					return nil, e
+				}
+				return &Type{Kind: TInt, Size: 8, Show: "probe", CType: "a function name"}, nil
+			},
+			gen: func(cc *chainCtx) val {
+				v := cc.g.newVal()
+				cc.g.movImm(asm.R0, int64(cc.prog.probeIndex(cc.t.funcName)))
+				cc.g.store(v, asm.R0)
+				return v
+			},
+		},
+		{
+			name: "cpid", doc: "the pid of the -c command",
+			typ: func(cc *chainCtx, e *dsl.Ident) (*Type, error) {
+				if !cc.env.Command {
+					err := dsl.Errorf(e.Pos, "cpid is the pid of the command -c starts; there is none")
+					err.Hint = "run with -c CMD (with -p PID, the pid is the one you gave)"
+					return nil, err
+				}
+				return tUint32, nil
+			},
+			gen: func(cc *chainCtx) val {
+				v := cc.g.newVal()
+				cc.g.emit(asm.LoadMapValue(asm.R0, 0, 0).WithReference(cc.prog.needControl()),
+					asm.LoadMem(asm.R0, asm.R0, controlCPID, asm.DWord))
+				cc.g.store(v, asm.R0)
+				return v
+			},
+		},
+		{
+			name: "ncpus", doc: "the number of online CPUs",
+			typ: func(*chainCtx, *dsl.Ident) (*Type, error) { return tUint32, nil },
+			gen: func(cc *chainCtx) val {
+				v := cc.g.newVal()
+				cc.g.movImm(asm.R0, int64(onlineCPUCount()))
+				cc.g.store(v, asm.R0)
+				return v
+			},
+		},
+		{
+			// The uid, named in user space when shown (as bpftrace's
+			// username, from the password database of the host).
+			name: "username", doc: "the user name of uid (the uid when it has none)",
+			typ: func(*chainCtx, *dsl.Ident) (*Type, error) {
+				return &Type{Kind: TInt, Size: 4, Show: "username", CType: "a user name"}, nil
+			},
+			gen: func(cc *chainCtx) val {
+				g := cc.g
+				v := g.newVal()
+				g.call(asm.FnGetCurrentUidGid)
+				g.emit(asm.Mov.Reg32(asm.R0, asm.R0))
+				g.store(v, asm.R0)
+				return v
+			},
+		},
+		{
 			name: "retval", doc: "the return value (return probes)",
 			typ: func(cc *chainCtx, e *dsl.Ident) (*Type, error) {
 				if cc.t.retval == nil {
@@ -187,6 +256,27 @@ func init() {
 				return &h, nil
 			},
 			gen: func(cc *chainCtx, e *dsl.Call) val { return cc.genScalar(e.Args[0]) },
+		},
+		{
+			// A number shown as time: the layout goes into the value's Show,
+			// so the runtime formats it; nothing is done in the kernel.
+			name: "strftime", usage: `strftime("15:04:05", nsecs)`, doc: "nsecs shown as wall-clock time in a Go time layout (or %H:%M:%S)",
+			minArgs: 2, maxArgs: 2,
+			typ: func(cc *chainCtx, e *dsl.Call) (*Type, error) {
+				lit, ok := e.Args[0].(*dsl.StringLit)
+				if !ok {
+					return nil, dsl.Errorf(e.Args[0].Position(), `strftime's layout must be a string literal, e.g. strftime("15:04:05", nsecs)`)
+				}
+				layout, err := timeLayout(lit.Value)
+				if err != nil {
+					return nil, dsl.Errorf(lit.Pos, "strftime: %v", err)
+				}
+				if t := cc.types[e.Args[1]]; t.Kind != TInt {
+					return nil, dsl.Errorf(e.Args[1].Position(), "strftime takes nanoseconds of CLOCK_MONOTONIC (nsecs), not %s", t)
+				}
+				return &Type{Kind: TInt, Size: 8, Show: "strftime:" + layout, CType: "a time"}, nil
+			},
+			gen: func(cc *chainCtx, e *dsl.Call) val { return cc.genScalar(e.Args[1]) },
 		},
 		showFunc("ksym", "ksym(addr)", "the kernel symbol at addr"),
 		showFunc("usym", "usym(addr)", "the symbol at addr in the current process"),

@@ -34,13 +34,16 @@ var sourceDocs = map[string]string{
 	"interval":      "every period, on one CPU",
 	"profile":       "on every CPU at a rate (Hz) or period",
 	"tracepoint":    "a static kernel tracepoint; args.<field> from its format",
-	"rawtracepoint": "a raw tracepoint; raw arguments arg0…arg9",
+	"rawtracepoint": "a raw tracepoint (globs too); raw arguments arg0…argN, as many as it has",
 	"kprobe":        "kernel function entry",
 	"kretprobe":     "kernel function return; retval",
 	"fentry":        "kernel function entry, BTF-typed args",
 	"fexit":         "kernel function return, BTF-typed args and retval",
-	"uprobe":        "user function entry",
+	"uprobe":        "user function entry (\"*\": every binary of -p/-c)",
 	"uretprobe":     "user function return",
+	"usdt":          "a USDT probe of a program or library; arg0…arg11 from its note",
+	"software":      "every N events of a software counter (page-faults, context-switches…)",
+	"hardware":      "every N events of a hardware counter (cycles, cache-misses…)",
 }
 
 // Sources lists the probe sources, sorted by name.
@@ -75,7 +78,7 @@ func Values() []Doc {
 		if b, ok := builtinValues[n]; ok {
 			d.Doc = b.doc
 		} else {
-			d.Doc = "raw argument " + n[len("arg"):] + " (raw tracepoints)"
+			d.Doc = "raw argument " + n[len("arg"):] + " (raw tracepoints, kprobes, uprobes, usdt)"
 		}
 		out = append(out, d)
 	}

@@ -27,6 +27,9 @@ type progBuilder struct {
 	aggByStage map[*dsl.Call]*Aggregation
 	// stringExprs are the expressions string literals hold (filter).
 	stringExprs map[*dsl.StringLit]dsl.Expr
+	// latencyShared maps how keyed latency() chains end to their start
+	// map: chains that end alike share it (latency.go).
+	latencyShared map[string]string
 }
 
 // chainCtx is the state while compiling one chain for one target.
@@ -473,12 +476,23 @@ func (pb *progBuilder) needDrops() {
 	}
 }
 
-// needControl adds the control word every probe reads at entry: non-zero
-// once the runtime has stopped the program.
+// The control words, one array value every probe can read directly: the
+// stop flag (non-zero once the runtime or exit() stopped the program) and
+// the pid of the -c command (cpid), which the runtime writes.
+const (
+	controlStop = 0
+	controlCPID = 8
+	controlSize = 16
+)
+
+// ControlCPID is the offset of the -c command's pid in the control value.
+const ControlCPID = controlCPID
+
+// needControl adds the control words every probe reads at entry.
 func (pb *progBuilder) needControl() string {
 	if pb.out.Control == "" {
 		pb.out.Control = "ebt_ctl"
-		pb.out.Spec.Maps[pb.out.Control] = &ebpf.MapSpec{Name: pb.out.Control, Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1}
+		pb.out.Spec.Maps[pb.out.Control] = &ebpf.MapSpec{Name: pb.out.Control, Type: ebpf.Array, KeySize: 4, ValueSize: controlSize, MaxEntries: 1}
 	}
 	return pb.out.Control
 }

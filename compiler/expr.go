@@ -110,13 +110,7 @@ func (cc *chainCtx) checkIdent(e *dsl.Ident) (*Type, error) {
 		return b.typ(cc, e)
 	}
 	if n, ok := rawArgIndex(e.Name); ok {
-		if len(cc.t.argOffs) == 0 {
-			return nil, dsl.Errorf(e.Pos, "%s is not available on %s probes; use args.<field>%s", e.Name, cc.t.attach.Kind, cc.argsHint())
-		}
-		if n >= len(cc.t.argOffs) {
-			return nil, dsl.Errorf(e.Pos, "%s probes have arg0 to arg%d", cc.t.attach.Kind, len(cc.t.argOffs)-1)
-		}
-		return tUint64, nil
+		return cc.checkRawArg(e, n)
 	}
 	if v, ok := cc.prog.values[e.Name]; ok {
 		return cc.typeOf(v)
@@ -140,10 +134,13 @@ func (cc *chainCtx) argsHint() string {
 	return " (" + strings.Join(cc.t.argNames(), ", ") + ")"
 }
 
-// rawArgIndex parses arg0…arg9.
+// rawArgIndex parses arg0…arg11 (USDT probes have up to 12 arguments).
 func rawArgIndex(name string) (int, bool) {
 	if len(name) == 4 && strings.HasPrefix(name, "arg") && name[3] >= '0' && name[3] <= '9' {
 		return int(name[3] - '0'), true
+	}
+	if name == "arg10" || name == "arg11" {
+		return 10 + int(name[4]-'0'), true
 	}
 	return 0, false
 }
@@ -320,10 +317,7 @@ func (cc *chainCtx) genScalar(e dsl.Expr) val {
 			return b.gen(cc)
 		}
 		if n, ok := rawArgIndex(e.Name); ok {
-			v := g.newVal()
-			g.emit(asm.LoadMem(asm.R0, regCtx, int16(cc.t.argOffs[n]), asm.DWord))
-			g.store(v, asm.R0)
-			return v
+			return cc.genRawArg(n)
 		}
 		return cc.genScalar(cc.prog.values[e.Name])
 	case *dsl.Selector:
@@ -424,7 +418,17 @@ func (cc *chainCtx) loadField(base asm.Register, off int, t *Type) {
 	if t.Kind == TPtr {
 		size = 8
 	}
-	g.emit(asm.LoadMem(asm.R0, base, int16(off), sizeOf(size)))
+	if base == regCtx && off%size != 0 {
+		// The verifier refuses misaligned context loads (tcp_retransmit_skb
+		// has a __u8 saddr[4] at offset 34): read the bytes one by one,
+		// highest first, and put them together (little-endian).
+		g.emit(asm.LoadMem(asm.R0, base, int16(off+size-1), asm.Byte))
+		for i := size - 2; i >= 0; i-- {
+			g.emit(asm.LSh.Imm(asm.R0, 8), asm.LoadMem(asm.R5, base, int16(off+i), asm.Byte), asm.Or.Reg(asm.R0, asm.R5))
+		}
+	} else {
+		g.emit(asm.LoadMem(asm.R0, base, int16(off), sizeOf(size)))
+	}
 	if t.Kind == TInt && t.Signed && size < 8 {
 		sh := int32(64 - 8*size)
 		g.emit(asm.LSh.Imm(asm.R0, sh), asm.ArSh.Imm(asm.R0, sh))
@@ -731,6 +735,10 @@ func (cc *chainCtx) genMem(e dsl.Expr, dst mem) {
 			return
 		}
 		g.emit(asm.Mov.Reg(asm.R3, regCtx), asm.Add.Imm(asm.R3, int32(a.off)))
+		if a.bytes {
+			g.call(asm.FnProbeReadKernel)
+			return
+		}
 		g.call(asm.FnProbeReadKernelStr)
 		return
 	case *dsl.Call:

@@ -77,7 +77,7 @@ func checkFormatU(fs *dsl.StringLit, args []dsl.Expr, types []*Type) (string, ma
 		var ok bool
 		switch verb {
 		case 'd', 'x', 'X', 'o', 'b', 'c':
-			ok = t.isScalar() && t.Show != "gotype"
+			ok = t.isScalar() && !t.shownAsText()
 		case 's', 'q':
 			ok = t.Kind == TString || t.Hex || t.Kind == TStack || t.Show != ""
 		case 'v':

@@ -22,6 +22,13 @@ func FuzzCompile(f *testing.F) {
 		`profile(99).by(kstack, ustack, cpu).count()`,
 		`tracepoint("syscalls:sys_enter_openat").latency(tracepoint("syscalls:sys_enter_open"), pid, pid).avg(elapsed)`,
 		`begin().print("%s", ntop(0x0100007f)).exit()`,
+		`software("page-faults", 100).by(comm, func).count()`,
+		`hardware("cycles", "99hz").by(cpu).count()`,
+		`usdt("/bin/sh", "python:gc__start").print("%d %s", arg0, str(arg1))`,
+		`uprobe("*", "malloc").by(func).count()`,
+		`uretprobe("*", "read*").hist(retval)`,
+		`rawtracepoint("sys_*").filter(arg1 == 0).by(probe).count()`,
+		`begin().print("%s %s %d %d", strftime("%H:%M:%S", nsecs), username, ncpus, cpid)`,
 	} {
 		f.Add(s)
 	}

@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -107,9 +108,24 @@ func (pb *progBuilder) compileLatency(st *dsl.Statement, src *dsl.Call, before [
 	}
 	name := fmt.Sprintf("ebt_l%d", len(pb.out.Spec.Maps))
 	var record, match hooks
+	shared := false
 	if startKey != nil {
 		// Explicit keys: one start time per key, a later start replaces it.
-		pb.out.Spec.Maps[name] = &ebpf.MapSpec{Name: name, Type: ebpf.LRUHash, KeySize: 16, ValueSize: 8, MaxEntries: latencyEntries}
+		// Chains that end alike (the same end probe, end key and stages
+		// after latency()) are one pairing, as @start[key] set in several
+		// bpftrace probes: their starts share one map and the end runs
+		// once, so a key started by two of them is timed once, from the
+		// latest start.
+		sig := latencySignature(endSrc, endKey, append(append([]*dsl.Call{}, endStages...), after...))
+		if pb.latencyShared == nil {
+			pb.latencyShared = map[string]string{}
+		}
+		if m, ok := pb.latencyShared[sig]; ok {
+			name, shared = m, true
+		} else {
+			pb.latencyShared[sig] = name
+			pb.out.Spec.Maps[name] = &ebpf.MapSpec{Name: name, Type: ebpf.LRUHash, KeySize: 16, ValueSize: 8, MaxEntries: latencyEntries}
+		}
 		record = hooks{check: checkLatencyKey(startKey), post: func(cc *chainCtx) { cc.latencyRecordOne(lat, name, byGoid, startKey) }}
 		match = hooks{check: latencySpan(src, starts, checkLatencyKey(endKey)), pre: func(cc *chainCtx) { cc.latencyMatchOne(lat, name, byGoid, endKey) }}
 	} else {
@@ -129,6 +145,9 @@ func (pb *progBuilder) compileLatency(st *dsl.Statement, src *dsl.Call, before [
 			return err
 		}
 	}
+	if shared {
+		return nil // the first chain that ends alike compiled the end
+	}
 	all := append(append([]*dsl.Call{}, endStages...), after...)
 	if err := checkStages(all); err != nil {
 		return err
@@ -144,6 +163,20 @@ func (pb *progBuilder) compileLatency(st *dsl.Statement, src *dsl.Call, before [
 		}
 	}
 	return nil
+}
+
+// latencySignature is what makes two keyed latency() chains end alike:
+// the end probe, the end key and the stages after latency(), as written.
+func latencySignature(endSrc *dsl.Call, endKey dsl.Expr, stages []*dsl.Call) string {
+	var b strings.Builder
+	b.WriteString(dsl.ExprString(endSrc))
+	b.WriteString("|")
+	b.WriteString(dsl.ExprString(endKey))
+	for _, s := range stages {
+		b.WriteString("|")
+		b.WriteString(dsl.ExprString(s))
+	}
+	return b.String()
 }
 
 // latencyEnd resolves latency()'s argument: a probe call or a bound chain.

@@ -82,6 +82,14 @@ type target struct {
 	// entry, or a Go function's RET), so a frame-pointer walk misses the
 	// caller, whose return address is at [RSP].
 	atEntry bool
+	// funcName is what `func` reads: the probed function (kprobes,
+	// uprobes, fentry); "" where a probe has no function.
+	funcName string
+	// rawFromArgs: the typed args are the raw argument slots themselves
+	// (raw tracepoints), so their number bounds arg0…argN.
+	rawFromArgs bool
+	// usdt, on USDT probes, says where each argN is at the probe site.
+	usdt *usdtSite
 }
 
 // argField is one field of `args`.
@@ -102,6 +110,9 @@ type argField struct {
 	// values, when set, are the only strings it holds.
 	event  bool
 	values []string
+	// bytes: a string-typed field that is raw bytes (an IPv6 address),
+	// copied whole rather than up to a NUL.
+	bytes bool
 }
 
 // fields returns the args fields, computing them on first use.
@@ -171,6 +182,10 @@ type Env struct {
 	// stdlib event with start and duration) send a span record per event
 	// (--otlp).
 	Spans bool
+	// Command says a -c command runs; `cpid` reads its pid, which the
+	// runtime learns only once the command is started (after the probes
+	// attach) and keeps in the control word's second half.
+	Command bool
 }
 
 var providers = map[string]*provider{}

@@ -92,6 +92,7 @@ func kprobeTarget(fn *kernelFunc, ret bool) *target {
 		name:     prefix + fn.name,
 		attach:   Attach{Kind: kind, Target: fn.name},
 		progType: ebpf.Kprobe,
+		funcName: fn.name,
 	}
 	if ret {
 		if fn.proto != nil {
@@ -122,6 +123,7 @@ func fentryTarget(fn *kernelFunc, ret bool) *target {
 		progType:   ebpf.Tracing,
 		attachType: at,
 		attachTo:   fn.name,
+		funcName:   fn.name,
 	}
 	if fn.proto != nil {
 		for i, p := range fn.proto.Params {

@@ -2,15 +2,20 @@ package compiler
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/ebpftrace/ebpftrace/dsl"
+	"github.com/ebpftrace/ebpftrace/internal/match"
 )
 
 // rawtracepoint("name") — a raw tracepoint: the context is the tracepoint's
-// arguments as u64 slots, read as arg0…arg9.
+// arguments as u64 slots, read as arg0…argN (as many as its BTF prototype
+// has) or by name as args.<param>. `*` and `?` glob over the raw
+// tracepoints kernel BTF describes (btf_trace_<name>): rawtracepoint("sys_*").
 func init() {
 	register(&provider{
 		name:   "rawtracepoint",
@@ -27,23 +32,73 @@ func expandRawTracepoint(env *Env, call *dsl.Call) ([]*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	if name == "" {
-		return nil, dsl.Errorf(call.Args[0].Position(), "rawtracepoint needs a tracepoint name, e.g. \"sys_enter\"")
-	}
 	pos := call.Args[0].Position()
-	return []*target{{
-		name:     "rawtracepoint:" + name,
-		attach:   Attach{Kind: AttachRawTracepoint, Target: name},
-		progType: ebpf.RawTracepoint,
-		argOffs:  []int{0, 8, 16, 24, 32, 40, 48, 56, 64, 72},
-		argsFn: func() ([]*argField, error) {
-			spec, err := env.kernelBTF(pos, "args of a raw tracepoint")
-			if err != nil {
-				return nil, err
+	if name == "" {
+		return nil, dsl.Errorf(pos, "rawtracepoint needs a tracepoint name, e.g. \"sys_enter\"")
+	}
+	names := []string{name}
+	if match.HasWildcard(name) {
+		// Only a glob pays for kernel BTF at compile time: a single name
+		// loads it when a chain reads args or argN.
+		spec, err := env.kernelBTF(pos, "a raw tracepoint glob")
+		if err != nil {
+			return nil, err
+		}
+		all := RawTracepoints(spec)
+		names = names[:0]
+		for _, n := range all {
+			if match.Glob(name, n) {
+				names = append(names, n)
 			}
-			return rawTracepointArgs(spec, name)
-		},
-	}}, nil
+		}
+		if len(names) == 0 {
+			e := dsl.Errorf(pos, "no raw tracepoint matches %q", name)
+			e.Hint = dsl.DidYouMean(name, all)
+			return nil, e
+		}
+		if len(names) > maxGlobTargets {
+			return nil, dsl.Errorf(pos, "%q matches %d raw tracepoints; narrow the pattern (at most %d)", name, len(names), maxGlobTargets)
+		}
+	}
+	var out []*target
+	for _, n := range names {
+		out = append(out, &target{
+			name:        "rawtracepoint:" + n,
+			attach:      Attach{Kind: AttachRawTracepoint, Target: n},
+			progType:    ebpf.RawTracepoint,
+			argOffs:     []int{0, 8, 16, 24, 32, 40, 48, 56, 64, 72},
+			rawFromArgs: true,
+			argsFn: func() ([]*argField, error) {
+				spec, err := env.kernelBTF(pos, "args of a raw tracepoint")
+				if err != nil {
+					return nil, err
+				}
+				return rawTracepointArgs(spec, n)
+			},
+		})
+	}
+	return out, nil
+}
+
+// maxGlobTargets bounds the probes one glob of kernel names compiles to.
+const maxGlobTargets = 1024
+
+// RawTracepoints lists the raw tracepoints kernel BTF describes, sorted:
+// every btf_trace_<name> typedef.
+func RawTracepoints(spec *btf.Spec) []string {
+	var out []string
+	for t, err := range spec.All() {
+		if err != nil {
+			break
+		}
+		if td, ok := t.(*btf.Typedef); ok {
+			if n, ok := strings.CutPrefix(td.Name, "btf_trace_"); ok {
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // rawTracepointArgs types a raw tracepoint's arguments from the kernel's

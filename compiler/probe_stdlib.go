@@ -77,7 +77,7 @@ func expandStdlib(env *Env, call *dsl.Call, src *pack.Source) ([]*target, error)
 			return nil, err
 		}
 		pos = call.Args[0].Position()
-		if path, err = binpath.Resolve(bin, env.PID); err != nil {
+		if path, err = binpath.ResolveFor(bin, env.PID, env.Exe); err != nil {
 			return nil, dsl.Errorf(pos, "%s: %v", call.Name, err)
 		}
 	case env.Exe != "":

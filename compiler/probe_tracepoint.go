@@ -80,8 +80,10 @@ func tracepointArgs(f *tracefs.Format, user bool) []*argField {
 			// bytes are in network order, as ntop() expects.
 			a.typ = &Type{Kind: TInt, Size: 4, CType: fl.Type}
 		case fl.ArrayLen == 16 && fl.Size == 16 && !fl.IsString:
-			// __u8 addr_v6[16]: 16 bytes, for ntop().
+			// __u8 addr_v6[16]: 16 bytes, for ntop(); zeros are part
+			// of the address, so all 16 are copied.
 			a.typ = &Type{Kind: TString, Size: 16, CType: fl.Type}
+			a.bytes = true
 		case fl.IsString && fl.ArrayLen > 0:
 			a.typ = &Type{Kind: TString, Size: fl.Size, CType: fl.Type}
 		case fl.IsPointer:

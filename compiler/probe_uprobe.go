@@ -47,10 +47,14 @@ func expandUprobe(ret bool) func(*Env, *dsl.Call) ([]*target, error) {
 		if err != nil {
 			return nil, err
 		}
-		path, err := binpath.Resolve(binArg, env.PID)
+		paths, err := userBinaries(env, call, binArg)
 		if err != nil {
-			return nil, dsl.Errorf(call.Args[0].Position(), "%s: %v", call.Name, err)
+			return nil, err
 		}
+		if binArg == "*" {
+			return expandEveryBinary(call, paths, pattern, ret)
+		}
+		path := paths[0]
 		if env.PID != 0 {
 			if err := checkMapped(env.PID, path); err != nil {
 				return nil, dsl.Errorf(call.Args[0].Position(), "%s: %v", call.Name, err)
@@ -77,31 +81,105 @@ func expandUprobe(ret bool) func(*Env, *dsl.Call) ([]*target, error) {
 			}
 			return nil, e
 		}
-		if len(funcs) > 512 {
-			return nil, dsl.Errorf(call.Args[1].Position(), "%q matches %d functions of %s; narrow the pattern (at most 512)", pattern, len(funcs), path)
+		if len(funcs) > maxUprobeTargets {
+			return nil, dsl.Errorf(call.Args[1].Position(), "%q matches %d functions of %s; narrow the pattern (at most %d)", pattern, len(funcs), path, maxUprobeTargets)
 		}
-		var out []*target
-		// A glob skips the functions it cannot probe (a Go function that
-		// never returns has no RET), as long as one is left.
-		var skipped []*dsl.Error
-		for _, f := range funcs {
-			t, err := uprobeTarget(b, path, f, ret)
-			if err != nil {
-				e := dsl.Errorf(call.Args[1].Position(), "%s: %v", call.Name, err)
-				if len(funcs) == 1 {
-					return nil, e
-				}
-				skipped = append(skipped, e)
-				continue
+		return uprobeTargets(call, b, path, funcs, ret)
+	}
+}
+
+// maxUprobeTargets bounds the functions one uprobe() attaches to.
+const maxUprobeTargets = 512
+
+// uprobeTargets makes a target of each function. A glob skips the
+// functions it cannot probe (a Go function that never returns has no
+// RET), as long as one is left.
+func uprobeTargets(call *dsl.Call, b *gobin.Binary, path string, funcs []gobin.Func, ret bool) ([]*target, error) {
+	var out []*target
+	var skipped []*dsl.Error
+	for _, f := range funcs {
+		t, err := uprobeTarget(b, path, f, ret)
+		if err != nil {
+			e := dsl.Errorf(call.Args[1].Position(), "%s: %v", call.Name, err)
+			if len(funcs) == 1 {
+				return nil, e
 			}
-			out = append(out, t)
+			skipped = append(skipped, e)
+			continue
 		}
-		if len(out) == 0 {
+		out = append(out, t)
+	}
+	if len(out) == 0 {
+		return nil, skipped[0]
+	}
+	out[0].skipped = skipped
+	return out, nil
+}
+
+// expandEveryBinary is uprobe("*", fn): the function in each binary of
+// the traced process that has it (its executable and libraries).
+func expandEveryBinary(call *dsl.Call, paths []string, pattern string, ret bool) ([]*target, error) {
+	var out []*target
+	var skipped []*dsl.Error
+	for _, path := range paths {
+		b, err := gobin.Open(path)
+		if err != nil {
+			continue // not an ELF file we can read: it has no functions to probe
+		}
+		funcs, err := b.Funcs(pattern)
+		if err != nil || len(funcs) == 0 {
+			continue
+		}
+		if len(out)+len(funcs) > maxUprobeTargets {
+			return nil, dsl.Errorf(call.Args[1].Position(), "%q matches more than %d functions in the process's binaries; narrow the pattern", pattern, maxUprobeTargets)
+		}
+		ts, err := uprobeTargets(call, b, path, funcs, ret)
+		if err != nil {
+			skipped = append(skipped, err.(*dsl.Error))
+			continue
+		}
+		skipped = append(skipped, ts[0].skipped...)
+		ts[0].skipped = nil
+		out = append(out, ts...)
+	}
+	if len(out) == 0 {
+		if len(skipped) > 0 {
 			return nil, skipped[0]
 		}
-		out[0].skipped = skipped
-		return out, nil
+		e := dsl.Errorf(call.Args[1].Position(), "no binary of the process has a function %q", pattern)
+		e.Hint = "searched: " + strings.Join(paths, ", ")
+		return nil, e
 	}
+	out[0].skipped = skipped
+	return out, nil
+}
+
+// userBinaries resolves a user probe's binary argument to files: the one
+// it names, or for "*" every binary of the -p/-c process.
+func userBinaries(env *Env, call *dsl.Call, binArg string) ([]string, error) {
+	pos := call.Args[0].Position()
+	if binArg == "*" {
+		if env.PID == 0 && env.Exe != "" {
+			// A -c command not started yet: its program and the
+			// libraries its loader will map.
+			return append([]string{env.Exe}, binpath.NeededLibraries(env.Exe, 0)...), nil
+		}
+		if env.PID == 0 {
+			e := dsl.Errorf(pos, `%s("*", …) probes every binary of one process: give it with -p PID or -c CMD`, call.Name)
+			e.Hint = fmt.Sprintf(`or name the binary: %s("/usr/bin/app", …), %s("libc", …)`, call.Name, call.Name)
+			return nil, e
+		}
+		paths, err := binpath.ProcessBinaries(env.PID)
+		if err != nil {
+			return nil, &dsl.Error{Pos: pos, Msg: fmt.Sprintf("cannot list the binaries of process %d", env.PID), Detail: err.Error()}
+		}
+		return paths, nil
+	}
+	path, err := binpath.ResolveFor(binArg, env.PID, env.Exe)
+	if err != nil {
+		return nil, dsl.Errorf(pos, "%s: %v", call.Name, err)
+	}
+	return []string{path}, nil
 }
 
 func uprobeTarget(b *gobin.Binary, path string, f gobin.Func, ret bool) (*target, error) {
@@ -110,6 +188,7 @@ func uprobeTarget(b *gobin.Binary, path string, f gobin.Func, ret bool) (*target
 		kind = "uretprobe"
 	}
 	t := &target{
+		funcName:  f.Name,
 		name:      kind + ":" + path + ":" + f.Name,
 		attach:    Attach{Kind: AttachUprobe, Target: path, Symbol: f.Name, Offsets: []uint64{f.Offset}},
 		progType:  ebpf.Kprobe,

@@ -88,6 +88,13 @@ const (
 	AttachFexit         AttachKind = "fexit"
 	AttachUprobe        AttachKind = "uprobe"
 	AttachUretprobe     AttachKind = "uretprobe"
+	// AttachUSDT is a uprobe on a USDT probe site, with the probe's
+	// semaphore (RefCtrOffset) when it has one.
+	AttachUSDT AttachKind = "usdt"
+	// AttachSoftware and AttachHardware are perf events of a software or
+	// hardware counter (PerfConfig), on every CPU.
+	AttachSoftware AttachKind = "software"
+	AttachHardware AttachKind = "hardware"
 	// AttachStdlib: the program is a chain of a stdlib source; Probe.Helper
 	// and Probe.Slot say where it goes. The runtime attaches the helper.
 	AttachStdlib AttachKind = "stdlib"
@@ -113,6 +120,14 @@ type Attach struct {
 	// offset's address in the file, from which a program attached at
 	// several places computes a PIE's load bias).
 	Cookies []uint64
+	// RefCtrOffset is the file offset of a USDT probe's semaphore, which
+	// the kernel increments while the probe is attached; 0 for none.
+	RefCtrOffset uint64
+	// PerfConfig is the counter of a software or hardware perf event
+	// (PERF_COUNT_SW_*, PERF_COUNT_HW_*); PerfPeriod fires the probe
+	// every that many events, unless Frequency asks for a rate in Hz.
+	PerfConfig uint64
+	PerfPeriod uint64
 }
 
 // EventKind says what a ring buffer record is.
@@ -170,9 +185,12 @@ type Field struct {
 	// "ipv4"/"ipv6" (ntop), "kstack"/"ustack" (a stack id; ustack's high
 	// 32 bits are the pid; a 16-byte ustack has the caller's return
 	// address in its second word, to show as the second frame), "probe"
-	// (an index into Program.ProbeNames), "bool" (a Go or C bool: true or
-	// false), "gotype" (the address, in Binary's file, of a Go interface's
-	// dynamic type's runtime descriptor, shown as the type's name; 0 is nil).
+	// (an index into Program.ProbeNames, which `func` shares), "bool" (a
+	// Go or C bool: true or false), "gotype" (the address, in Binary's
+	// file, of a Go interface's dynamic type's runtime descriptor, shown
+	// as the type's name; 0 is nil), "username" (a uid, shown as the
+	// user's name), "strftime:LAYOUT" (CLOCK_MONOTONIC ns, shown as
+	// wall-clock time in Go's time layout LAYOUT).
 	Show string
 	// Binary is the traced binary a "gotype" value belongs to.
 	Binary string

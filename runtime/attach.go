@@ -105,7 +105,7 @@ func attachAll(p *compiler.Program, l *loaded) (out []io.Closer, skipped []*Prob
 func attachOrder(probes []*compiler.Probe) []*compiler.Probe {
 	var out, uprobes []*compiler.Probe
 	for _, pr := range probes {
-		if k := pr.Attach.Kind; k == compiler.AttachUprobe || k == compiler.AttachUretprobe {
+		if k := pr.Attach.Kind; k == compiler.AttachUprobe || k == compiler.AttachUretprobe || k == compiler.AttachUSDT {
 			uprobes = append(uprobes, pr)
 			continue
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"os/user"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +36,8 @@ type decoder struct {
 	mu      sync.Mutex
 	bins    map[string]*gobin.Binary
 	goTypes map[goTypeKey]string
+	// users caches uid → user name (`username`).
+	users sync.Map
 }
 
 func newDecoder(probes []string, stacks *ebpf.Map) *decoder {
@@ -73,6 +77,8 @@ func (d *decoder) Field(b []byte, f compiler.Field) sink.Value {
 		if u < uint64(len(d.probes)) {
 			return d.probes[u]
 		}
+	case "username":
+		return d.userName(uint32(u))
 	case "kstack":
 		return d.stack(int32(u), 0)
 	case "ustack":
@@ -89,6 +95,9 @@ func (d *decoder) Field(b []byte, f compiler.Field) sink.Value {
 		return goBool(u != 0)
 	case "gotype":
 		return d.goTypeName(f.Binary, u)
+	}
+	if layout, ok := strings.CutPrefix(f.Show, "strftime:"); ok {
+		return time.Unix(0, 0).Add(time.Duration(u) + d.wallMinusMono).Format(layout)
 	}
 	switch {
 	case f.Time:
@@ -252,4 +261,18 @@ func (d *decoder) goTypeName(bin string, addr uint64) string {
 type goTypeKey struct {
 	bin  string
 	addr uint64
+}
+
+// userName names a uid from the password database, as `id -un` does; a
+// uid without a name shows as the number.
+func (d *decoder) userName(uid uint32) string {
+	if n, ok := d.users.Load(uid); ok {
+		return n.(string)
+	}
+	name := strconv.FormatUint(uint64(uid), 10)
+	if u, err := user.LookupId(name); err == nil {
+		name = u.Username
+	}
+	d.users.Store(uid, name)
+	return name
 }

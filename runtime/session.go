@@ -274,13 +274,34 @@ func (s *Session) live(src sink.Source) {
 	}
 }
 
+// SetCommandPID tells the probes the pid of the -c command (cpid).
+func (s *Session) SetCommandPID(pid int) error {
+	if s.prog.Control == "" {
+		return nil
+	}
+	var v [16]byte
+	if err := s.l.maps[s.prog.Control].Lookup(uint32(0), &v); err != nil {
+		return fmt.Errorf("read the control words: %w", err)
+	}
+	binary.LittleEndian.PutUint64(v[compiler.ControlCPID:], uint64(pid))
+	if err := s.l.maps[s.prog.Control].Update(uint32(0), v, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("set the command's pid: %w", err)
+	}
+	return nil
+}
+
 // stopProbes sets the control word, then waits for the programs already
 // past it to finish (a few microseconds).
 func (s *Session) stopProbes() error {
 	if s.prog.Control == "" {
 		return nil
 	}
-	if err := s.l.maps[s.prog.Control].Update(uint32(0), uint64(1), ebpf.UpdateAny); err != nil {
+	var v [16]byte
+	if err := s.l.maps[s.prog.Control].Lookup(uint32(0), &v); err != nil {
+		return fmt.Errorf("stop the probes: %w", err)
+	}
+	binary.LittleEndian.PutUint64(v[:], 1)
+	if err := s.l.maps[s.prog.Control].Update(uint32(0), v, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("stop the probes: %w", err)
 	}
 	time.Sleep(time.Millisecond)

@@ -66,6 +66,9 @@ type command struct {
 	words []string
 	cmd   *exec.Cmd
 	pid   int
+	// onPID, when set, learns the pid once the command exists and before
+	// it runs any code of its own (the session's cpid).
+	onPID func(pid int) error
 	cg    *runCgroups // nil when followed by pid
 	// started receives cmd.Start's result, which comes once the command
 	// has exec'd (or failed to) in cgroup mode.
@@ -170,9 +173,17 @@ func (c *command) startTraced() error {
 	return nil
 }
 
+// havePID tells onPID the command's pid, before it runs any of its code.
+func (c *command) havePID() error {
+	if c.onPID == nil {
+		return nil
+	}
+	return c.onPID(c.pid)
+}
+
 // scope narrows env to the command and what it starts.
 func (c *command) scope(env *compiler.Env) {
-	env.Exe = c.path
+	env.Exe, env.Command = c.path, true
 	if c.cg != nil {
 		env.CgroupID = c.cg.runID
 		return
@@ -186,6 +197,9 @@ func (c *command) scope(env *compiler.Env) {
 func (c *command) start(follow bool) error {
 	if c.cg != nil {
 		return c.startInCgroup(follow)
+	}
+	if err := c.havePID(); err != nil {
+		return err
 	}
 	if follow {
 		c.reaper = reapByFollow
@@ -219,7 +233,10 @@ func (c *command) startInCgroup(follow bool) error {
 	if err := c.findChild(); err != nil {
 		return err
 	}
-	err := c.stepToExec()
+	err := c.havePID()
+	if err == nil {
+		err = c.stepToExec()
+	}
 	if err == nil {
 		err = enter(c.cg.run, c.pid)
 	}

@@ -4,11 +4,15 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestGoroutineBlocked: goroutine.blocked on examples/blocker, whose four
@@ -84,5 +88,48 @@ goroutine.blocked().filter(reason == "sleep").by(goid, stack).count().as("where"
 				t.Errorf("the sleeps' stack lacks gopark, time.Sleep or main.blockOnSleep:\n%s", got)
 			}
 		})
+	}
+}
+
+// TestGoroutineBlockedDebian: Debian's prometheus, a stripped go1.19.8
+// server: the wait reasons of its goroutines, named, while it serves
+// requests.
+func TestGoroutineBlockedDebian(t *testing.T) {
+	needRoot(t)
+	const prom = "/usr/bin/prometheus"
+	if _, err := os.Stat(prom); err != nil {
+		t.Skipf("skipped: %s is not installed (apt-get install prometheus; make deps does)", prom)
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "prometheus.yml")
+	os.WriteFile(cfg, []byte("global:\n  scrape_interval: 1h\n"), 0o644)
+	addr := freeAddr(t)
+	cmd := exec.Command(prom, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr, "--log.level=warn")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	base := "http://" + addr
+	for i := 0; ; i++ {
+		if resp, err := http.Get(base + "/-/ready"); err == nil && resp.StatusCode == 200 {
+			resp.Body.Close()
+			break
+		}
+		if i == 200 {
+			t.Fatal("prometheus did not become ready")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tr := traceInBackground(t, "-p", fmt.Sprint(cmd.Process.Pid), "-e", `goroutine.blocked().by(reason).count()`)
+	for range 20 {
+		request(t, "GET", base+"/api/v1/query?query=up")
+	}
+	out := tr.stop()
+	// Serving requests over HTTP waits on the network poller; the
+	// server's own goroutines wait on channels.
+	for _, reason := range []string{"IO wait", "chan receive"} {
+		if !regexp.MustCompile(`(?m)^@count\[` + reason + `\]: \d+$`).MatchString(out) {
+			t.Errorf("no %q waits:\n%s", reason, out)
+		}
 	}
 }

@@ -31,6 +31,12 @@ func listProbesVerbose(pattern string, verbose bool, stdout, stderr io.Writer) i
 	if k, rest, ok := strings.Cut(pattern, ":"); ok && (k == "uprobe" || k == "uretprobe") {
 		return listUser(k, rest, verbose, stdout, stderr)
 	}
+	if rest, ok := strings.CutPrefix(pattern, "usdt:"); ok {
+		return listUSDT(rest, verbose, stdout, stderr)
+	}
+	if k, rest, ok := strings.Cut(pattern, ":"); ok && (k == "software" || k == "hardware") {
+		return listPerf(k, rest, stdout, stderr)
+	}
 	if k, rest, ok := strings.Cut(pattern, ":"); ok {
 		switch k {
 		case "tracepoint", "t", "rawtracepoint", "kprobe", "kretprobe", "fentry", "fexit":

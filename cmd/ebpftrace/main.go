@@ -148,6 +148,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	if child != nil && sess.UsesUserSymbols() && !c.watch {
 		// Keep the command traced so its maps can be read as it exits;
 		// ptrace calls stay on this thread, the session runs beside.
+		child.onPID = sess.SetCommandPID
 		if err := child.start(true); err != nil {
 			sess.Close()
 			fmt.Fprintf(stderr, "ebpftrace: -c: %v\n", err)
@@ -164,6 +165,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return exitStatus(child, 0)
 	}
 	if child != nil {
+		child.onPID = sess.SetCommandPID
 		if err := child.start(false); err != nil {
 			sess.Close()
 			fmt.Fprintf(stderr, "ebpftrace: -c: %v\n", err)

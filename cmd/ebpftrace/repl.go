@@ -219,6 +219,7 @@ func (r *repl) eval(text string) {
 		defer stop()
 	}
 	if child != nil {
+		child.onPID = sess.SetCommandPID
 		if err := child.start(false); err != nil {
 			sess.Close()
 			fmt.Fprintf(r.stderr, "ebpftrace: -c: %v\n", err)

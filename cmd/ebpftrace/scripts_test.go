@@ -38,7 +38,8 @@ func traceWhile(t *testing.T, args []string, act func()) result {
 func TestScripts(t *testing.T) {
 	needRoot(t)
 	r := trace(t, "", "-l", "scripts").mustSucceed(t)
-	for _, name := range []string{"execsnoop", "opensnoop", "syscount", "runqlat", "tcpconnect", "biolatency"} {
+	for _, name := range []string{"execsnoop", "opensnoop", "syscount", "runqlat", "tcpconnect", "biolatency",
+		"bashreadline", "killsnoop", "tcpretrans", "syscall-latency"} {
 		if !strings.Contains(r.stdout, name+" ") {
 			t.Errorf("-l scripts does not list %s:\n%s", name, r.stdout)
 		}
@@ -54,22 +55,23 @@ func TestScripts(t *testing.T) {
 			c.Run()
 			pid = c.Process.Pid
 		})
-		header := "PID     PPID    PARENT           PATH\n"
-		line := regexp.MustCompile(fmt.Sprintf(`(?m)^%d +%d +\S+ +%s$`, pid, os.Getpid(), regexp.QuoteMeta(prog)))
+		header := "TIME     PID     PPID    PARENT           PATH\n"
+		line := regexp.MustCompile(fmt.Sprintf(`(?m)^\d\d:\d\d:\d\d +%d +%d +\S+ +%s$`, pid, os.Getpid(), regexp.QuoteMeta(prog)))
 		if !strings.HasPrefix(r.stdout, header) || !line.MatchString(r.stdout) {
-			t.Errorf("want the header and a line `%d %d <parent> %s`, got:\n%s", pid, os.Getpid(), prog, r.stdout)
+			t.Errorf("want the header and a line `TIME %d %d <parent> %s`, got:\n%s", pid, os.Getpid(), prog, r.stdout)
 		}
 		// -f json: structured fields named after the script's bindings.
 		r = traceWhile(t, []string{"-f", "json", "execsnoop"}, func() { exec.Command(prog, "getppid", "1").Run() })
-		if !strings.Contains(r.stdout, `"ppid":`+fmt.Sprint(os.Getpid())) || !strings.Contains(r.stdout, `"path":"`+prog+`"`) {
-			t.Errorf("json lacks ppid and path fields:\n%s", r.stdout)
+		if !strings.Contains(r.stdout, `"ppid":`+fmt.Sprint(os.Getpid())) || !strings.Contains(r.stdout, `"path":"`+prog+`"`) ||
+			!regexp.MustCompile(`"time":"\d\d:\d\d:\d\d"`).MatchString(r.stdout) {
+			t.Errorf("json lacks time, ppid and path fields:\n%s", r.stdout)
 		}
 	})
 
 	t.Run("opensnoop", func(t *testing.T) {
 		r := trace(t, "", "opensnoop", "-c", "cat /etc/hostname").mustSucceed(t)
-		if !regexp.MustCompile(`(?m)^\d+ +cat +0x[0-9a-f]+ +/etc/hostname$`).MatchString(r.stdout) {
-			t.Errorf("no `PID cat FLAGS /etc/hostname` line:\n%s", r.stdout)
+		if !regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d +\d+ +cat +0x[0-9a-f]+ +/etc/hostname$`).MatchString(r.stdout) {
+			t.Errorf("no `TIME PID cat FLAGS /etc/hostname` line:\n%s", r.stdout)
 		}
 	})
 
@@ -109,7 +111,7 @@ func TestScripts(t *testing.T) {
 		}()
 		port := ln.Addr().(*net.TCPAddr).Port
 		r := trace(t, "", "tcpconnect", "-c", fmt.Sprintf("%s connect 127.0.0.1:%d", bin.syscaller, port)).mustSucceed(t)
-		if !regexp.MustCompile(fmt.Sprintf(`(?m)^\d+ +syscaller +127\.0\.0\.1 +127\.0\.0\.1 +%d$`, port)).MatchString(r.stdout) {
+		if !regexp.MustCompile(fmt.Sprintf(`(?m)^\d\d:\d\d:\d\d +\d+ +syscaller +127\.0\.0\.1 +127\.0\.0\.1 +%d$`, port)).MatchString(r.stdout) {
 			t.Errorf("no connection line to port %d:\n%s", port, r.stdout)
 		}
 	})

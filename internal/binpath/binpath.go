@@ -18,7 +18,12 @@ import (
 // Resolve finds the file a probe names: a path, a library name (libc,
 // libssl.so.3) as the traced process pid (0: none) or the dynamic loader
 // would find it, or a command on PATH.
-func Resolve(name string, pid int) (string, error) {
+func Resolve(name string, pid int) (string, error) { return ResolveFor(name, pid, "") }
+
+// ResolveFor is Resolve for a process that may not exist yet: exe, when
+// not "", is the program it will run, whose libraries are found as its
+// loader will find them (a -c command is started after the probes attach).
+func ResolveFor(name string, pid int, exe string) (string, error) {
 	if strings.Contains(name, "/") {
 		if _, err := os.Stat(name); err != nil {
 			return "", fmt.Errorf("%s: no such file", name)
@@ -26,14 +31,14 @@ func Resolve(name string, pid int) (string, error) {
 		return filepath.Abs(name)
 	}
 	if strings.HasPrefix(name, "lib") {
-		if p := findLibrary(name, pid); p != "" {
+		if p := findLibrary(name, pid, exe); p != "" {
 			return p, nil
 		}
 	}
 	if p, err := exec.LookPath(name); err == nil {
 		return filepath.Abs(p)
 	}
-	if p := findLibrary("lib"+name, pid); p != "" {
+	if p := findLibrary("lib"+name, pid, exe); p != "" {
 		return p, nil
 	}
 	return "", fmt.Errorf("%q is not a file, a command on PATH or a library", name)
@@ -88,7 +93,7 @@ func ldConfDirs(path string, depth int) []string {
 // findLibrary resolves "libc" or "libc.so.6": first among the libraries
 // process pid has mapped, then in the loader's directories. Only ELF files
 // count (libc.so is often a linker script).
-func findLibrary(name string, pid int) string {
+func findLibrary(name string, pid int, exe string) string {
 	match := func(base string) bool {
 		return base == name || strings.HasPrefix(base, name+".so") || strings.HasPrefix(base, name+"-")
 	}
@@ -98,6 +103,19 @@ func findLibrary(name string, pid int) string {
 				if base := filepath.Base(m.Path); strings.HasPrefix(m.Path, "/") && match(base) && strings.Contains(base, ".so") {
 					return m.Path
 				}
+			}
+		}
+		if p, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && exe == "" {
+			exe = p
+		}
+	}
+	// A -c command is stopped before the loader maps its libraries (or not
+	// started yet): those its executable needs are found as the loader
+	// will find them (its RUNPATH included).
+	if exe != "" {
+		for _, lib := range NeededLibraries(exe, pid) {
+			if base := filepath.Base(lib); match(base) && strings.Contains(base, ".so") {
+				return lib
 			}
 		}
 	}
@@ -139,4 +157,96 @@ func isELF(path string) bool {
 	}
 	f.Close()
 	return true
+}
+
+// ProcessBinaries lists the files process pid runs code from: its
+// executable, the files it maps executable (libraries, the loader), and
+// the libraries its executable needs that are not mapped yet (a -c
+// command is stopped before the loader maps them). Libraries it will
+// dlopen later are not known.
+func ProcessBinaries(pid int) ([]string, error) {
+	maps, err := procmaps.Read(pid)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	seen := map[string]bool{}
+	add := func(path string) {
+		if path == "" || seen[path] {
+			return
+		}
+		seen[path] = true
+		out = append(out, path)
+	}
+	// A path in the maps is in the process's mount namespace; through
+	// /proc/PID/root when it is not the same file here.
+	local := func(path string) string {
+		if _, err := os.Stat(path); err == nil {
+			return path
+		}
+		return fmt.Sprintf("/proc/%d/root%s", pid, path)
+	}
+	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	exe = strings.TrimSuffix(exe, " (deleted)")
+	if exe != "" {
+		add(local(exe))
+	}
+	for _, m := range maps {
+		if m.IsFile() && m.Exec() && !m.Deleted && strings.HasPrefix(m.Path, "/") {
+			add(local(m.Path))
+		}
+	}
+	if exe != "" {
+		for _, lib := range NeededLibraries(local(exe), pid) {
+			add(lib)
+		}
+	}
+	return out, nil
+}
+
+// NeededLibraries resolves the DT_NEEDED libraries of an ELF file and
+// theirs, as the dynamic loader would find them: RPATH/RUNPATH (with
+// $ORIGIN), then the loader's directories.
+func NeededLibraries(path string, pid int) []string {
+	var out []string
+	seen := map[string]bool{}
+	var walk func(string, int)
+	walk = func(file string, depth int) {
+		f, err := elf.Open(file)
+		if err != nil || depth > 8 {
+			return
+		}
+		libs, _ := f.ImportedLibraries()
+		var dirs []string
+		for _, tag := range []elf.DynTag{elf.DT_RUNPATH, elf.DT_RPATH} {
+			vals, _ := f.DynString(tag)
+			for _, v := range vals {
+				for _, d := range filepath.SplitList(v) {
+					dirs = append(dirs, strings.ReplaceAll(strings.ReplaceAll(d, "${ORIGIN}", "$ORIGIN"), "$ORIGIN", filepath.Dir(file)))
+				}
+			}
+		}
+		f.Close()
+		for _, lib := range libs {
+			p := ""
+			if strings.Contains(lib, "/") {
+				p = lib
+			} else {
+				for _, d := range append(dirs, libDirs()...) {
+					if c := filepath.Join(d, lib); isELF(c) {
+						p = c
+						break
+					}
+				}
+			}
+			if p == "" || seen[p] {
+				continue
+			}
+			seen[p] = true
+			out = append(out, p)
+			walk(p, depth+1)
+		}
+	}
+	walk(path, 0)
+	return out
 }
