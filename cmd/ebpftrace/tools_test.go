@@ -170,7 +170,16 @@ func TestRunqlat(t *testing.T) {
 		}
 		return
 	}
-	bt.Wait()
+	// bpftrace answers SIGINT within seconds; under a load that stalls it,
+	// the comparison is not worth a hung test.
+	btDone := make(chan error, 1)
+	go func() { btDone <- bt.Wait() }()
+	select {
+	case <-btDone:
+	case <-time.After(60 * time.Second):
+		bt.Process.Kill()
+		t.Skipf("skipped: bpftrace did not stop within 60 s of SIGINT; ours counted %d waits of 2–16 ms", ours)
+	}
 	theirs, found := histTotal(btOut.String(), "@usecs", 2048, 16384)
 	if !found || theirs < 100 {
 		t.Fatalf("bpftrace saw %d waits of 2–16 ms:\n%s", theirs, btOut.String())

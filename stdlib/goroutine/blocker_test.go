@@ -250,7 +250,9 @@ func traceBlocker(t *testing.T, bin string) {
 			if i >= len(took) {
 				break
 			}
-			low := uint64(blockTime)
+			// The waker's sleep of blockTime may end a little early on a
+			// loaded VM (its timer), as the program's own measurement shows.
+			low := uint64(blockTime) * 95 / 100
 			if k.kind == "sleep" {
 				low = lowEdge
 			}
