@@ -7,6 +7,7 @@ import (
 
 	"github.com/ebpftrace/ebpftrace/compiler/agg"
 	"github.com/ebpftrace/ebpftrace/dsl"
+	"github.com/ebpftrace/ebpftrace/stdlib/pack"
 )
 
 // Program is a compiled ebpftrace program: the BPF programs and maps to load,
@@ -158,6 +159,9 @@ type Event struct {
 	Pos    dsl.Pos
 	// Span is the name of an EventSpan's spans.
 	Span string
+	// Schema, on the spans of a stdlib source, names each span and gives
+	// its semantic-convention attributes (pack.Schema.Span).
+	Schema *pack.Schema
 }
 
 // FieldKind is how the runtime decodes a field of a record or key.

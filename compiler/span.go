@@ -142,6 +142,10 @@ func (cc *chainCtx) checkSpan(src *dsl.Call, stageCalls []*dsl.Call) error {
 	}
 	s.ev = cc.prog.newEvent(src, cc.t, EventSpan)
 	s.ev.Span = s.name
+	if cc.t.std != nil && s.name == shortName(cc.t) {
+		// Named by its pack, unless .as() named it.
+		s.ev.Schema = cc.t.std.helper.Target.Schema
+	}
 	s.ev.addField("start", tUint64)
 	s.ev.Fields[0].Time = true
 	s.ev.addField("duration", tUint64)

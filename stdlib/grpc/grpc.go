@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/ebpftrace/ebpftrace/bpf"
 	"github.com/ebpftrace/ebpftrace/internal/gobin"
@@ -87,6 +88,30 @@ var Codes = []string{"OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineEx
 	"FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented",
 	"Internal", "Unavailable", "DataLoss", "Unauthenticated"}
 
+// span names an RPC's span "pkg.Service/Method" and gives OpenTelemetry's
+// RPC attributes (semantic conventions 1.26).
+func span(field func(string) any) (string, []pack.Attr) {
+	method, _ := field("method").(string)
+	full := strings.TrimPrefix(method, "/")
+	service, name, _ := strings.Cut(full, "/")
+	attrs := []pack.Attr{
+		{Key: "rpc.system", Value: "grpc"},
+		{Key: "rpc.service", Value: service},
+		{Key: "rpc.method", Value: name},
+	}
+	if ev, _ := field("event").(string); ev == "" || ev == "end" {
+		var code int64
+		switch v := field("code").(type) {
+		case uint64:
+			code = int64(v)
+		case int64:
+			code = v
+		}
+		attrs = append(attrs, pack.Attr{Key: "rpc.grpc.status_code", Value: code})
+	}
+	return full, attrs
+}
+
 // Schema returns the layout of grpc events, shared by both sources (see
 // struct grpc_event in bpf/grpc.c; TestSchemaMatchesHelper compares
 // them).
@@ -111,6 +136,7 @@ func Schema() *pack.Schema {
 			{Name: "method", Offset: methodOff, Size: methodSize, Kind: pack.String, Doc: "full method name, /package.Service/Method (first 127 bytes)"},
 		},
 		DefaultEvents: []string{"end"},
+		Span:          span,
 	}
 }
 

@@ -69,7 +69,40 @@ func Schema() *pack.Schema {
 			{Name: "path", Offset: pathFieldOffset, Size: pathSize, Kind: pack.String, Doc: "URL path, without the query (first 127 bytes)"},
 			{Name: "host", Offset: hostFieldOffset, Size: hostSize, Kind: pack.String, Doc: "server: the Host header; client: the URL's host[:port]"},
 		},
+		Span: span,
 	}
+}
+
+// span names a request's span and gives OpenTelemetry's HTTP attributes
+// (semantic conventions 1.26): the span is named after the method, as the
+// conventions say when the route is not known.
+func span(field func(string) any) (string, []pack.Attr) {
+	str := func(n string) string { s, _ := field(n).(string); return s }
+	num := func(n string) int64 {
+		switch v := field(n).(type) {
+		case uint64:
+			return int64(v)
+		case int64:
+			return v
+		}
+		return 0
+	}
+	method := str("method")
+	attrs := []pack.Attr{
+		{Key: "http.request.method", Value: method},
+		{Key: "url.path", Value: str("path")},
+		{Key: "server.address", Value: str("host")},
+	}
+	if status := num("status"); status != 0 {
+		attrs = append(attrs, pack.Attr{Key: "http.response.status_code", Value: status})
+	}
+	switch num("proto") {
+	case 1:
+		attrs = append(attrs, pack.Attr{Key: "network.protocol.version", Value: "1.1"})
+	case 2:
+		attrs = append(attrs, pack.Attr{Key: "network.protocol.version", Value: "2"})
+	}
+	return method, attrs
 }
 
 // Server returns the http.server source.

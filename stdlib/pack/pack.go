@@ -138,6 +138,16 @@ type Schema struct {
 	// not select any (grpc: "end"), for a schema with an EventField; nil
 	// otherwise.
 	DefaultEvents []string
+	// Span, when set, names the span of an event sent over OTLP and gives
+	// its OpenTelemetry semantic-convention attributes, from the event's
+	// fields (field returns a field's value: a string or a uint64/int64).
+	Span func(field func(name string) any) (name string, attrs []Attr)
+}
+
+// Attr is one span attribute: a string or an integer value.
+type Attr struct {
+	Key   string
+	Value any
 }
 
 // Field returns the field called name.

@@ -38,6 +38,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ebpftrace/ebpftrace/runtime/sink"
+	"github.com/ebpftrace/ebpftrace/stdlib/pack"
 )
 
 // Tuning of the batching; Options may change them (tests do).
@@ -173,7 +174,29 @@ func (x *Exporter) Span(e *sink.Event) error {
 	for _, f := range fs[2:] {
 		attrs = append(attrs, attr(f.Name, e.R.Field(e.Raw, f), e.R))
 	}
-	_, span := x.tracer.Start(context.Background(), e.Layout.Span,
+	name := e.Layout.Span
+	if sch := e.Layout.Schema; sch != nil && sch.Span != nil {
+		// A stdlib event: its pack names the span and gives the semantic
+		// conventions' attributes (http.request.method, rpc.service…).
+		var extra []pack.Attr
+		name, extra = sch.Span(func(field string) any {
+			for _, f := range fs[2:] {
+				if f.Name == field {
+					return e.R.Field(e.Raw, f)
+				}
+			}
+			return nil
+		})
+		for _, a := range extra {
+			switch v := a.Value.(type) {
+			case int64:
+				attrs = append(attrs, attribute.Int64(a.Key, v))
+			default:
+				attrs = append(attrs, attribute.String(a.Key, fmt.Sprint(v)))
+			}
+		}
+	}
+	_, span := x.tracer.Start(context.Background(), name,
 		trace.WithTimestamp(start), trace.WithAttributes(attrs...), trace.WithSpanKind(kind(e.Layout.Probe)))
 	span.End(trace.WithTimestamp(start.Add(time.Duration(d))))
 	return nil
