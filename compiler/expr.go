@@ -98,11 +98,18 @@ func (cc *chainCtx) check(e dsl.Expr) (*Type, error) {
 		return cc.checkBinary(e)
 	case *dsl.Call:
 		return cc.checkCall(e)
+	case *dsl.Bind:
+		err := dsl.Errorf(e.OpPos, "%s binds a name only in .with(), or at the start of a statement", dsl.ExprString(e))
+		err.Hint = fmt.Sprintf("e.g. .with(%s) before the stages that use %s", dsl.ExprString(e), e.Name)
+		return nil, err
 	}
 	return nil, dsl.Errorf(e.Position(), "unsupported expression %s", dsl.ExprString(e))
 }
 
 func (cc *chainCtx) checkIdent(e *dsl.Ident) (*Type, error) {
+	if l, ok := cc.locals[e.Name]; ok {
+		return l.typ, nil
+	}
 	if sel := cc.eventFieldRef(e); sel != nil {
 		return cc.typeOf(sel)
 	}
@@ -115,8 +122,14 @@ func (cc *chainCtx) checkIdent(e *dsl.Ident) (*Type, error) {
 	if v, ok := cc.prog.values[e.Name]; ok {
 		return cc.typeOf(v)
 	}
+	if err := cc.notVisible(e); err != nil {
+		return nil, err
+	}
 	names := builtinValueNames()
 	for k := range cc.prog.values {
+		names = append(names, k)
+	}
+	for k := range cc.locals {
 		names = append(names, k)
 	}
 	if cc.t.std != nil {
@@ -310,6 +323,9 @@ func (cc *chainCtx) genScalar(e dsl.Expr) val {
 	case *dsl.Paren:
 		return cc.genScalar(e.X)
 	case *dsl.Ident:
+		if l, ok := cc.locals[e.Name]; ok {
+			return cc.genLocal(l)
+		}
 		if sel, ok := cc.fieldRefs[e]; ok {
 			return cc.genScalar(sel)
 		}
@@ -540,6 +556,11 @@ func (cc *chainCtx) genCond(e dsl.Expr, onFalse string) {
 			g.mark(t)
 			return
 		}
+	case *dsl.Call:
+		if isStrPredicate(e.Name) {
+			cc.genStrPredicate(e, onFalse)
+			return
+		}
 	case *dsl.Binary:
 		switch e.Op {
 		case "&&":
@@ -698,6 +719,10 @@ func (cc *chainCtx) genMem(e dsl.Expr, dst mem) {
 			return
 		}
 		if id, ok := e.(*dsl.Ident); ok {
+			if l, ok := cc.locals[id.Name]; ok {
+				cc.genLocalMem(l, dst)
+				return
+			}
 			if sel, ok := cc.fieldRefs[id]; ok {
 				cc.genMem(sel, dst)
 				return

@@ -163,6 +163,8 @@ func mentionsEvent(stageCalls []*dsl.Call, field string) bool {
 			walk(e.X)
 		case *dsl.Paren:
 			walk(e.X)
+		case *dsl.Bind:
+			walk(e.Value)
 		case *dsl.Index:
 			walk(e.X)
 			walk(e.Index)

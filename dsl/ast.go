@@ -130,6 +130,17 @@ type Paren struct {
 	X   Expr
 }
 
+// Bind is `Name := Value` written as a call argument: the names a chain
+// binds with .with(path := str(args.filename)). It is an expression only
+// so that it can sit among arguments; anywhere but .with() the compiler
+// refuses it.
+type Bind struct {
+	Pos   Pos // the name
+	Name  string
+	OpPos Pos // the :=
+	Value Expr
+}
+
 func (e *Ident) Position() Pos     { return e.Pos }
 func (e *IntLit) Position() Pos    { return e.Pos }
 func (e *StringLit) Position() Pos { return e.Pos }
@@ -140,6 +151,7 @@ func (e *Selector) Position() Pos  { return e.Pos }
 func (e *Index) Position() Pos     { return e.Pos }
 func (e *Call) Position() Pos      { return e.Pos }
 func (e *Paren) Position() Pos     { return e.Pos }
+func (e *Bind) Position() Pos      { return e.Pos }
 
 func (*Ident) exprNode()     {}
 func (*IntLit) exprNode()    {}
@@ -151,6 +163,7 @@ func (*Selector) exprNode()  {}
 func (*Index) exprNode()     {}
 func (*Call) exprNode()      {}
 func (*Paren) exprNode()     {}
+func (*Bind) exprNode()      {}
 
 // ExprString renders an expression back to source form (normalised spacing).
 func ExprString(e Expr) string {
@@ -202,6 +215,9 @@ func writeExpr(b *strings.Builder, e Expr) {
 		b.WriteString("(")
 		writeExpr(b, e.X)
 		b.WriteString(")")
+	case *Bind:
+		b.WriteString(e.Name + " := ")
+		writeExpr(b, e.Value)
 	case nil:
 		b.WriteString("<nil>")
 	default:

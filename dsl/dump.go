@@ -63,6 +63,9 @@ func dumpExpr(b *strings.Builder, e Expr, depth int) {
 		dumpExpr(b, e.Index, depth+1)
 	case *Paren:
 		dumpExpr(b, e.X, depth)
+	case *Bind:
+		fmt.Fprintf(b, "%sbind %s%s\n", ind, e.Name, at)
+		dumpExpr(b, e.Value, depth+1)
 	default:
 		fmt.Fprintf(b, "%s%T %s%s\n", ind, e, ExprString(e), at)
 	}

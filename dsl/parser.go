@@ -147,13 +147,20 @@ type gCall struct {
 // gArgs allows a trailing comma; an empty argument between two commas is
 // rejected by scan.
 type gArgs struct {
-	First *gOr        `parser:"@@"`
+	First *gArg       `parser:"@@"`
 	Rest  []*gArgRest `parser:"@@*"`
 }
 
 type gArgRest struct {
 	Pos lexer.Position
-	X   *gOr `parser:"',' @@?"`
+	X   *gArg `parser:"',' @@?"`
+}
+
+// gArg is an argument, or `name := value` (.with(path := str(p))); that
+// the left side is a name is checked on conversion, as for statements.
+type gArg struct {
+	X    *gOr   `parser:"@@"`
+	Bind *gBind `parser:"@@?"`
 }
 
 type gClose struct {
@@ -634,10 +641,10 @@ func (c *conv) postfix(g *gPostfix) Expr {
 				EndCall: c.m.at(s.Call.Close.Pos.Offset + 1),
 			}
 			if a := s.Call.Args; a != nil {
-				call.Args = append(call.Args, c.or(a.First))
+				call.Args = append(call.Args, c.arg(a.First))
 				for _, r := range a.Rest {
 					if r.X != nil {
-						call.Args = append(call.Args, c.or(r.X))
+						call.Args = append(call.Args, c.arg(r.X))
 					}
 				}
 			}
@@ -645,6 +652,21 @@ func (c *conv) postfix(g *gPostfix) Expr {
 		}
 	}
 	return x
+}
+
+// arg converts a call argument: an expression, or `name := value`.
+func (c *conv) arg(g *gArg) Expr {
+	x := c.or(g.X)
+	if g.Bind == nil {
+		return x
+	}
+	v := c.or(g.Bind.Value)
+	id, ok := x.(*Ident)
+	if !ok {
+		c.errorf(x.Position(), "cannot bind to %s: the left side of := must be a name", ExprString(x))
+		return v
+	}
+	return &Bind{Pos: id.Pos, Name: id.Name, OpPos: c.m.pos(g.Bind.Pos), Value: v}
 }
 
 // dottedName is the name of a callee written as a name or a dotted path of
