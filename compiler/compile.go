@@ -69,8 +69,8 @@ type chainCtx struct {
 	// withSize is the end of the scratch value they use, withSlot its
 	// key in the scratch map (-1: none yet), scratch the stack slot
 	// holding its address once looked up.
-	locals   map[string]*local
-	order    []*local
+	locals      map[string]*local
+	order       []*local
 	withSize    int
 	withSlot    int
 	scratch     int16
