@@ -202,6 +202,9 @@ func (pb *progBuilder) compile(p *dsl.Program) error {
 		}
 		pb.noteWith(st)
 	}
+	if err := pb.bindParams(p); err != nil {
+		return err
+	}
 	n := 0
 	for _, st := range p.Statements {
 		if st.Chain == nil {
