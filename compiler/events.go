@@ -177,6 +177,10 @@ func checkPrint(cc *chainCtx, call *dsl.Call) error {
 		if err != nil {
 			return err
 		}
+		if t.Kind == TTable {
+			err := dsl.Errorf(a.Position(), "%s is a table; print one of its elements: %s[i]", dsl.ExprString(a), dsl.ExprString(a))
+			return err
+		}
 		types = append(types, t)
 	}
 	goFmt, unsigned, err := checkFormatU(fs, call.Args[1:], types)

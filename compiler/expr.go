@@ -98,6 +98,8 @@ func (cc *chainCtx) check(e dsl.Expr) (*Type, error) {
 		return cc.checkBinary(e)
 	case *dsl.Call:
 		return cc.checkCall(e)
+	case *dsl.SliceLit:
+		return cc.checkSliceLit(e)
 	case *dsl.Bind:
 		err := dsl.Errorf(e.OpPos, "%s binds a name only in .with(), or at the start of a statement", dsl.ExprString(e))
 		err.Hint = fmt.Sprintf("e.g. .with(%s) before the stages that use %s", dsl.ExprString(e), e.Name)
@@ -200,6 +202,9 @@ func (cc *chainCtx) checkIndex(e *dsl.Index) (*Type, error) {
 	t, err := cc.typeOf(e.X)
 	if err != nil {
 		return nil, err
+	}
+	if t.Kind == TTable {
+		return cc.checkTableIndex(e, t)
 	}
 	if t.gt != nil {
 		return cc.checkGoIndex(e, t)
@@ -345,6 +350,9 @@ func (cc *chainCtx) genScalar(e dsl.Expr) val {
 		g.store(v, asm.R0)
 		return v
 	case *dsl.Index:
+		if cc.types[e.X].Kind == TTable {
+			return cc.genTableInt(e)
+		}
 		a := cc.t.arg(e.X.(*dsl.Selector).Sel)
 		i := int(e.Index.(*dsl.IntLit).Value)
 		v := g.newVal()
@@ -768,6 +776,9 @@ func (cc *chainCtx) genMem(e dsl.Expr, dst mem) {
 		return
 	case *dsl.Call:
 		builtinFuncs[e.Name].genMem(cc, e, dst)
+		return
+	case *dsl.Index:
+		cc.genTableString(e, dst)
 		return
 	}
 	panic(fmt.Sprintf("genMem: %T is not a string", e))

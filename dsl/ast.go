@@ -130,6 +130,15 @@ type Paren struct {
 	X   Expr
 }
 
+// SliceLit is a slice literal, `[]string{"a", "b"}`: a table of
+// constants that an index picks from.
+type SliceLit struct {
+	Pos     Pos
+	Elem    string // the element type as written: string, int
+	ElemPos Pos
+	Elts    []Expr
+}
+
 // Bind is `Name := Value` written as a call argument: the names a chain
 // binds with .with(path := str(args.filename)). It is an expression only
 // so that it can sit among arguments; anywhere but .with() the compiler
@@ -152,6 +161,7 @@ func (e *Index) Position() Pos     { return e.Pos }
 func (e *Call) Position() Pos      { return e.Pos }
 func (e *Paren) Position() Pos     { return e.Pos }
 func (e *Bind) Position() Pos      { return e.Pos }
+func (e *SliceLit) Position() Pos  { return e.Pos }
 
 func (*Ident) exprNode()     {}
 func (*IntLit) exprNode()    {}
@@ -164,6 +174,7 @@ func (*Index) exprNode()     {}
 func (*Call) exprNode()      {}
 func (*Paren) exprNode()     {}
 func (*Bind) exprNode()      {}
+func (*SliceLit) exprNode()  {}
 
 // ExprString renders an expression back to source form (normalised spacing).
 func ExprString(e Expr) string {
@@ -218,6 +229,15 @@ func writeExpr(b *strings.Builder, e Expr) {
 	case *Bind:
 		b.WriteString(e.Name + " := ")
 		writeExpr(b, e.Value)
+	case *SliceLit:
+		b.WriteString("[]" + e.Elem + "{")
+		for i, x := range e.Elts {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writeExpr(b, x)
+		}
+		b.WriteString("}")
 	case nil:
 		b.WriteString("<nil>")
 	default:

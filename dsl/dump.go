@@ -63,6 +63,11 @@ func dumpExpr(b *strings.Builder, e Expr, depth int) {
 		dumpExpr(b, e.Index, depth+1)
 	case *Paren:
 		dumpExpr(b, e.X, depth)
+	case *SliceLit:
+		fmt.Fprintf(b, "%sslice []%s%s\n", ind, e.Elem, at)
+		for _, x := range e.Elts {
+			dumpExpr(b, x, depth+1)
+		}
 	case *Bind:
 		fmt.Fprintf(b, "%sbind %s%s\n", ind, e.Name, at)
 		dumpExpr(b, e.Value, depth+1)

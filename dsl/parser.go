@@ -168,9 +168,23 @@ type gClose struct {
 	Tok string `parser:"@')'"`
 }
 
+// gTable is a slice literal of constants, []string{"a", "b"}; a
+// trailing comma is allowed, an empty element rejected by scan.
+type gTable struct {
+	Pos   lexer.Position
+	Elem  *gName      `parser:"'[' ']' @@ '{'"`
+	First *gOr        `parser:"@@?"`
+	Rest  []*gEltRest `parser:"@@* '}'"`
+}
+
+type gEltRest struct {
+	X *gOr `parser:"',' @@?"`
+}
+
 type gOperand struct {
 	Pos    lexer.Position
-	Ident  *string `parser:"  @Ident"`
+	Table  *gTable `parser:"  @@"`
+	Ident  *string `parser:"| @Ident"`
 	Number *string `parser:"| @Number"`
 	String *string `parser:"| @String"`
 	Raw    *string `parser:"| @RawString"`
@@ -306,6 +320,9 @@ func syntaxError(toks []lexer.Token, err error, exprMode bool) *offError {
 	if tok.Type == tOp && tok.Value == "=" {
 		return msg("use == to compare, or := to bind a name")
 	}
+	if prev.Value == "]" && i > 1 && toks[i-2].Value == "[" {
+		return msg("expected the element type of a slice literal, as in []string{\"a\", \"b\"}")
+	}
 	// Find the innermost bracket still open before tok.
 	type openTok struct {
 		tok  lexer.Token
@@ -318,20 +335,17 @@ func syntaxError(toks []lexer.Token, err error, exprMode bool) *offError {
 			continue
 		}
 		switch t.Value {
-		case "(", "[":
-			open = append(open, openTok{t, j > 0 && endsOperand(toks[j-1])})
-		case ")", "]":
+		case "(", "[", "{":
+			open = append(open, openTok{t, j > 0 && endsOperand(toks[j-1]) && t.Value != "{"})
+		case ")", "]", "}":
 			if len(open) > 0 {
 				open = open[:len(open)-1]
 			}
 		}
 	}
 	if len(open) == 0 {
-		if tok.Type == tOp && (tok.Value == ")" || tok.Value == "]") {
-			opener := "("
-			if tok.Value == "]" {
-				opener = "["
-			}
+		if tok.Type == tOp && (tok.Value == ")" || tok.Value == "]" || tok.Value == "}") {
+			opener := map[string]string{")": "(", "]": "[", "}": "{"}[tok.Value]
 			return &offError{Off: off, Msg: fmt.Sprintf("unexpected %q with no matching %q", tok.Value, opener)}
 		}
 		if exprMode {
@@ -340,13 +354,10 @@ func syntaxError(toks []lexer.Token, err error, exprMode bool) *offError {
 		return msg("expected an operator or the end of the statement")
 	}
 	top := open[len(open)-1]
-	closer := ")"
-	if top.tok.Value == "[" {
-		closer = "]"
-	}
+	closer := map[string]string{"(": ")", "[": "]", "{": "}"}[top.tok.Value]
 	// posMap.err appends where the opener is.
 	var oe *offError
-	if top.call && !tok.EOF() && tok.Type != tSep && !(tok.Type == tOp && (tok.Value == ")" || tok.Value == "]")) {
+	if (top.call || top.tok.Value == "{") && !tok.EOF() && tok.Type != tSep && !(tok.Type == tOp && (tok.Value == ")" || tok.Value == "]" || tok.Value == "}")) {
 		oe = msg(`expected "," or %q to close %q`, closer, top.tok.Value)
 	} else {
 		oe = msg("expected %q to close %q", closer, top.tok.Value)
@@ -708,6 +719,19 @@ func (c *conv) operand(g *gOperand) Expr {
 		return &IntLit{Pos: p, Value: v, Text: *g.Char}
 	case g.Paren != nil:
 		return &Paren{Pos: p, X: c.or(g.Paren)}
+	case g.Table != nil:
+		t := &SliceLit{Pos: p, Elem: g.Table.Elem.Name, ElemPos: c.m.pos(g.Table.Elem.Pos)}
+		if g.Table.First != nil {
+			t.Elts = append(t.Elts, c.or(g.Table.First))
+		} else if len(g.Table.Rest) > 0 {
+			c.errorf(p, `unexpected ","; expected an element`)
+		}
+		for _, r := range g.Table.Rest {
+			if r.X != nil {
+				t.Elts = append(t.Elts, c.or(r.X))
+			}
+		}
+		return t
 	}
 	panic("operand with no alternative") // the grammar guarantees one
 }
