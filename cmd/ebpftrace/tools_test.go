@@ -240,7 +240,8 @@ func TestSyscallLatency(t *testing.T) {
 	}
 }
 
-// TestKillsnoop: kill(1) sends SIGTERM to a sleeping process.
+// TestKillsnoop: kill(1) sends SIGTERM to a sleeping process, which
+// works (RESULT 0); a signal number that does not exist fails (EINVAL).
 func TestKillsnoop(t *testing.T) {
 	needRoot(t)
 	kill, err := exec.LookPath("kill")
@@ -254,9 +255,14 @@ func TestKillsnoop(t *testing.T) {
 	defer target.Process.Kill()
 	r := trace(t, "", "killsnoop", "-c", fmt.Sprintf("%s -s TERM %d", kill, target.Process.Pid)).mustSucceed(t)
 	target.Wait()
-	want := regexp.MustCompile(fmt.Sprintf(`(?m)^%s +\d+ +kill +15 +%d$`, clockLine, target.Process.Pid))
-	if !strings.HasPrefix(r.stdout, "TIME     PID     COMM             SIG  TPID\n") || !want.MatchString(r.stdout) {
-		t.Errorf("want the header and `TIME PID kill 15 %d`:\n%s", target.Process.Pid, r.stdout)
+	want := regexp.MustCompile(fmt.Sprintf(`(?m)^%s +\d+ +kill +15 +%d +0$`, clockLine, target.Process.Pid))
+	if !strings.HasPrefix(r.stdout, "TIME     PID     COMM             SIG  TPID    RESULT\n") || !want.MatchString(r.stdout) {
+		t.Errorf("want the header and `TIME PID kill 15 %d 0`:\n%s", target.Process.Pid, r.stdout)
+	}
+	r = trace(t, "", "killsnoop", "-c", fmt.Sprintf("%s kill %d 99", bin.syscaller, os.Getpid())).mustSucceed(t)
+	want = regexp.MustCompile(fmt.Sprintf(`(?m)^%s +\d+ +syscaller +99 +%d +-22$`, clockLine, os.Getpid()))
+	if !want.MatchString(r.stdout) {
+		t.Errorf("want `TIME PID syscaller 99 %d -22`:\n%s", os.Getpid(), r.stdout)
 	}
 }
 
@@ -311,7 +317,7 @@ func listenBacklog0(t *testing.T, family int, addr syscall.Sockaddr) (int, func(
 
 // TestTcpretrans: SYNs to a listener whose accept queue is full are
 // dropped and sent again; each retransmit shows with the listener as the
-// remote end, in state SYN_SENT (2), over IPv4 and IPv6.
+// remote end, in state SYN_SENT, over IPv4 and IPv6.
 func TestTcpretrans(t *testing.T) {
 	needRoot(t)
 	port4, close4 := listenBacklog0(t, syscall.AF_INET, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}})
@@ -345,8 +351,8 @@ func TestTcpretrans(t *testing.T) {
 		t.Errorf("header:\n%s", r.stdout)
 	}
 	for _, want := range []string{
-		fmt.Sprintf(`(?m)^%s +127\.0\.0\.1:\d+ +127\.0\.0\.1:%d +2$`, clockLine, port4),
-		fmt.Sprintf(`(?m)^%s +::1:\d+ +::1:%d +2$`, clockLine, port6),
+		fmt.Sprintf(`(?m)^%s +127\.0\.0\.1:\d+ +127\.0\.0\.1:%d +SYN_SENT$`, clockLine, port4),
+		fmt.Sprintf(`(?m)^%s +::1:\d+ +::1:%d +SYN_SENT$`, clockLine, port6),
 	} {
 		if !regexp.MustCompile(want).MatchString(r.stdout) {
 			t.Errorf("no line matching %s:\n%s", want, r.stdout)
@@ -373,13 +379,15 @@ func TestTcpconnect6(t *testing.T) {
 		}
 	}()
 	port := ln.Addr().(*net.TCPAddr).Port
+	sport := 0
 	r := traceWhile(t, []string{"tcpconnect"}, func() {
 		if c, err := net.Dial("tcp6", ln.Addr().String()); err == nil {
+			sport = c.LocalAddr().(*net.TCPAddr).Port
 			c.Close()
 		}
 	})
-	want := regexp.MustCompile(fmt.Sprintf(`(?m)^%s +%d +\S+ +::1 +::1 +%d$`, clockLine, os.Getpid(), port))
+	want := regexp.MustCompile(fmt.Sprintf(`(?m)^%s +%d +\S+ +::1 +%d +::1 +%d$`, clockLine, os.Getpid(), sport, port))
 	if !want.MatchString(r.stdout) {
-		t.Errorf("no line `TIME %d COMM ::1 ::1 %d`:\n%s", os.Getpid(), port, r.stdout)
+		t.Errorf("no line `TIME %d COMM ::1 %d ::1 %d`:\n%s", os.Getpid(), sport, port, r.stdout)
 	}
 }
