@@ -78,6 +78,8 @@ type chainCtx struct {
 	// temps are the scratch areas string functions evaluate their
 	// arguments into (strfuncs.go).
 	temps map[dsl.Expr]int
+	// slices are the constant bounds of each s[lo:hi].
+	slices map[*dsl.SliceExpr][2]int
 }
 
 // Compile checks and compiles a parsed program for env.
@@ -362,6 +364,7 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 		conds: map[*dsl.Call]dsl.Expr{}, fieldRefs: map[*dsl.Ident]*dsl.Selector{},
 		pendingSlot: map[*dsl.Call]int16{},
 		locals:      map[string]*local{}, withSize: withBase, withSlot: -1, temps: map[dsl.Expr]int{},
+		slices: map[*dsl.SliceExpr][2]int{},
 	}
 	if t.std != nil {
 		if _, err := pb.helper(t); err != nil {

@@ -100,6 +100,8 @@ func (cc *chainCtx) check(e dsl.Expr) (*Type, error) {
 		return cc.checkCall(e)
 	case *dsl.SliceLit:
 		return cc.checkSliceLit(e)
+	case *dsl.SliceExpr:
+		return cc.checkSliceExpr(e)
 	case *dsl.Bind:
 		err := dsl.Errorf(e.OpPos, "%s binds a name only in .with(), or at the start of a statement", dsl.ExprString(e))
 		err.Hint = fmt.Sprintf("e.g. .with(%s) before the stages that use %s", dsl.ExprString(e), e.Name)
@@ -283,6 +285,9 @@ func (cc *chainCtx) checkCall(e *dsl.Call) (*Type, error) {
 	if !ok {
 		err := dsl.Errorf(e.Pos, "unknown function %q", e.Name)
 		err.Hint = dsl.DidYouMean(e.Name, builtinFuncNames())
+		if alt, ok := funcAliases[strings.ToLower(e.Name)]; ok {
+			err.Hint = "did you mean " + alt + "?"
+		}
 		if _, isStage := stageOf(e.Name); isStage {
 			err.Hint = e.Name + " is a stage: write it after the probe, as ." + e.Name + "(…)"
 		}
@@ -297,6 +302,16 @@ func (cc *chainCtx) checkCall(e *dsl.Call) (*Type, error) {
 		}
 	}
 	return f.typ(cc, e)
+}
+
+// funcAliases are the names other languages give to a function that is
+// spelled the Go way here: a suggestion when one is used.
+var funcAliases = map[string]string{
+	"hasprefix": "strings.HasPrefix", "startswith": "strings.HasPrefix", "strncmp": "strings.HasPrefix(s, prefix), or ==",
+	"hassuffix": "strings.HasSuffix", "endswith": "strings.HasSuffix",
+	"contains": "strings.Contains", "strcontains": "strings.Contains", "strstr": "strings.Contains",
+	"if": "cond(c, a, b)", "ternary": "cond(c, a, b)", "iif": "cond(c, a, b)",
+	"time": `strftime("15:04:05", nsecs)`,
 }
 
 // genScalar evaluates a scalar expression into a new val.
@@ -779,6 +794,9 @@ func (cc *chainCtx) genMem(e dsl.Expr, dst mem) {
 		return
 	case *dsl.Index:
 		cc.genTableString(e, dst)
+		return
+	case *dsl.SliceExpr:
+		cc.genSliceExpr(e, dst)
 		return
 	}
 	panic(fmt.Sprintf("genMem: %T is not a string", e))

@@ -434,3 +434,68 @@ func genJoin(cc *chainCtx, e *dsl.Call, dst mem) {
 	g.freeVal(arr)
 	g.release(mark)
 }
+
+// checkSliceExpr types s[lo:hi] of a string: its bytes lo to hi, a
+// string of hi-lo bytes at most (the bounds are constants; past the
+// string's end it is shorter, where Go would panic). a[:n] == b[:n]
+// compares the first n bytes, as C's strncmp(a, b, n) == 0.
+func (cc *chainCtx) checkSliceExpr(e *dsl.SliceExpr) (*Type, error) {
+	t, err := cc.typeOf(e.X)
+	if err != nil {
+		return nil, err
+	}
+	if t.Kind != TString || t.Show != "" {
+		return nil, dsl.Errorf(e.Lbrack, "only strings are sliced here, not %s", t)
+	}
+	bound := func(x dsl.Expr, def int) (int, error) {
+		if x == nil {
+			return def, nil
+		}
+		if _, err := cc.typeOf(x); err != nil {
+			return 0, err
+		}
+		n, ok := constInt(cc.unwrap(x))
+		if !ok {
+			return 0, dsl.Errorf(x.Position(), "a string's slice bounds are integer constants")
+		}
+		if n < 0 || n > int64(t.Size) {
+			return 0, dsl.Errorf(x.Position(), "%s holds %d bytes; %d is out of its range", dsl.ExprString(e.X), t.Size, n)
+		}
+		return int(n), nil
+	}
+	lo, err := bound(e.Lo, 0)
+	if err != nil {
+		return nil, err
+	}
+	hi, err := bound(e.Hi, t.Size)
+	if err != nil {
+		return nil, err
+	}
+	if lo > hi {
+		return nil, dsl.Errorf(e.Lbrack, "the slice's bounds are inverted: %d > %d", lo, hi)
+	}
+	if _, ok := cc.localOf(e.X); !ok {
+		off, err := cc.tempArea(t.slotSize(), e.Pos)
+		if err != nil {
+			return nil, err
+		}
+		cc.temps[e.X] = off
+	}
+	cc.scratchUsed = true
+	cc.slices[e] = [2]int{lo, hi}
+	return stringType(hi - lo + 1), nil
+}
+
+// genSliceExpr writes s[lo:hi] into dst: the bytes, then a NUL.
+func (cc *chainCtx) genSliceExpr(e *dsl.SliceExpr, dst mem) {
+	g := cc.g
+	b := cc.slices[e]
+	off := cc.placeString(e.X)
+	g.at(e.Lbrack, dsl.ExprString(e))
+	g.addr(dst, asm.R1)
+	g.emit(asm.Mov.Imm(asm.R2, int32(b[1]-b[0])),
+		asm.LoadMem(asm.R3, asm.R10, cc.scratch, asm.DWord), asm.Add.Imm(asm.R3, int32(off+b[0])))
+	g.call(asm.FnProbeReadKernel)
+	g.addr(dst, asm.R1)
+	g.emit(asm.StoreImm(asm.R1, int16(b[1]-b[0]), 0, asm.Byte))
+}

@@ -116,8 +116,14 @@ func (cc *chainCtx) bindLocal(b *dsl.Bind) error {
 	case TInt, TPtr, TString, TStack:
 	default:
 		e := dsl.Errorf(b.Value.Position(), "%s is %s: bind a number, a string or a pointer", dsl.ExprString(b.Value), t)
-		if t.Kind == TStruct || t.Kind == TGo {
+		switch t.Kind {
+		case TStruct, TGo:
 			e.Hint = "bind a field of it"
+		case TArgs:
+			e.Msg = "args is the probe's arguments: bind a number, a string or a pointer"
+			e.Hint = fmt.Sprintf("bind the fields you need: .with(%s := args.<field>)", b.Name)
+		case TTable:
+			e.Hint = fmt.Sprintf("bind it at the top of the script (%s := %s) and index it where you need it", b.Name, dsl.ExprString(b.Value))
 		}
 		return e
 	}
@@ -283,7 +289,7 @@ func (cc *chainCtx) notVisible(e *dsl.Ident) *dsl.Error {
 	if !ok {
 		return nil
 	}
-	err := dsl.Errorf(e.Pos, "%s is bound by .with() at %d:%d, which is not before this use in this chain", e.Name, p.Line, p.Col)
-	err.Hint = "a name .with() binds is seen by the stages after it in its chain (across .pair()/.latency() too)"
+	err := dsl.Errorf(e.Pos, "%s is bound by .with() at %d:%d, and only the stages after that .with() in its chain see it", e.Name, p.Line, p.Col)
+	err.Hint = "bind it before this stage, in this chain (a pairing, .pair() or .latency(), carries it to its end probe)"
 	return err
 }

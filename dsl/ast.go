@@ -111,6 +111,14 @@ type Index struct {
 	Index Expr
 }
 
+// SliceExpr is `X[Lo:Hi]`; Lo and Hi are nil when left out.
+type SliceExpr struct {
+	Pos    Pos
+	X      Expr
+	Lo, Hi Expr
+	Lbrack Pos
+}
+
 // Call is `Fun(Args…)`. Name is the dotted name of Fun when Fun is an
 // identifier or a selector chain of identifiers (`str`, `http.server`), else "".
 // A cast `(*T)(p)` is a Call whose Fun is a Paren around Unary{Op:"*"}.
@@ -162,6 +170,7 @@ func (e *Call) Position() Pos      { return e.Pos }
 func (e *Paren) Position() Pos     { return e.Pos }
 func (e *Bind) Position() Pos      { return e.Pos }
 func (e *SliceLit) Position() Pos  { return e.Pos }
+func (e *SliceExpr) Position() Pos { return e.Pos }
 
 func (*Ident) exprNode()     {}
 func (*IntLit) exprNode()    {}
@@ -175,6 +184,7 @@ func (*Call) exprNode()      {}
 func (*Paren) exprNode()     {}
 func (*Bind) exprNode()      {}
 func (*SliceLit) exprNode()  {}
+func (*SliceExpr) exprNode() {}
 
 // ExprString renders an expression back to source form (normalised spacing).
 func ExprString(e Expr) string {
@@ -229,6 +239,17 @@ func writeExpr(b *strings.Builder, e Expr) {
 	case *Bind:
 		b.WriteString(e.Name + " := ")
 		writeExpr(b, e.Value)
+	case *SliceExpr:
+		writeExpr(b, e.X)
+		b.WriteString("[")
+		if e.Lo != nil {
+			writeExpr(b, e.Lo)
+		}
+		b.WriteString(":")
+		if e.Hi != nil {
+			writeExpr(b, e.Hi)
+		}
+		b.WriteString("]")
 	case *SliceLit:
 		b.WriteString("[]" + e.Elem + "{")
 		for i, x := range e.Elts {

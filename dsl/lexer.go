@@ -31,7 +31,7 @@ var lexDef = lexer.MustSimple([]lexer.SimpleRule{
 	{Name: "Number", Pattern: `[0-9][0-9A-Za-z_]*`},
 	{Name: "Ident", Pattern: `[\p{L}_][\p{L}\p{Nd}_]*`},
 	{Name: "Sep", Pattern: `;`},
-	{Name: "Op", Pattern: `:=|&&|\|\||==|!=|<=|>=|<<|>>|&\^|->|[-+*/%&|^<>!=.,()\[\]{}]`},
+	{Name: "Op", Pattern: `:=|&&|\|\||==|!=|<=|>=|<<|>>|&\^|->|[-+*/%&|^<>!=.,:()\[\]{}]`},
 	{Name: "Bad", Pattern: `(?s:.)`},
 })
 

@@ -133,9 +133,22 @@ type gName struct {
 	Name string `parser:"@Ident"`
 }
 
+// gIndex is x[i], or a slice x[lo:hi] (either bound left out).
 type gIndex struct {
+	Pos   lexer.Position
+	X     *gOr     `parser:"'[' @@?"`
+	Slice *gSlice  `parser:"@@?"`
+	Close *gRBrack `parser:"@@"`
+}
+
+type gRBrack struct {
 	Pos lexer.Position
-	X   *gOr `parser:"'[' @@ ']'"`
+	Tok string `parser:"@']'"`
+}
+
+type gSlice struct {
+	Pos lexer.Position
+	Hi  *gOr `parser:"':' @@?"`
 }
 
 type gCall struct {
@@ -638,7 +651,20 @@ func (c *conv) postfix(g *gPostfix) Expr {
 		switch {
 		case s.Sel != nil:
 			x = &Selector{Pos: x.Position(), X: x, Sel: s.Sel.Name.Name, SelPos: c.m.pos(s.Sel.Name.Pos)}
+		case s.Index != nil && s.Index.Slice != nil:
+			sl := &SliceExpr{Pos: x.Position(), X: x, Lbrack: c.m.pos(s.Index.Pos)}
+			if s.Index.X != nil {
+				sl.Lo = c.or(s.Index.X)
+			}
+			if s.Index.Slice.Hi != nil {
+				sl.Hi = c.or(s.Index.Slice.Hi)
+			}
+			x = sl
 		case s.Index != nil:
+			if s.Index.X == nil {
+				c.errorf(c.m.pos(s.Index.Close.Pos), `unexpected "]"; expected an index, or a slice [lo:hi]`)
+				return x
+			}
 			ix := &Index{Pos: x.Position(), X: x, Index: c.or(s.Index.X)}
 			c.lbrack[ix] = c.m.pos(s.Index.Pos)
 			x = ix
