@@ -162,9 +162,9 @@ func (pb *progBuilder) bindParams(p *dsl.Program) error {
 			if err != nil {
 				return usage("parameter %s is an integer, not %q", d.Name, text)
 			}
-			v = &dsl.IntLit{Pos: at, Value: uint64(n), Text: text}
+			v = &dsl.IntLit{Pos: at, Value: uint64(n), Text: strconv.FormatInt(n, 10)}
 			if n < 0 {
-				v = &dsl.Unary{Pos: at, Op: "-", X: &dsl.IntLit{Pos: at, Value: uint64(-n), Text: strings.TrimPrefix(text, "-")}}
+				v = &dsl.Unary{Pos: at, Op: "-", X: &dsl.IntLit{Pos: at, Value: uint64(-n), Text: strconv.FormatUint(uint64(-n), 10)}}
 			}
 		} else {
 			v = &dsl.StringLit{Pos: at, Value: text}
