@@ -107,3 +107,31 @@ tracepoint("syscalls:sys_enter_getppid").filter(comm == who).print("%d", n).exit
 	r = trace(t, "", "-e", `n := param(int, "a number"); begin().print("%d", n + 1).exit()`, "--", "41").mustSucceed(t)
 	wantLines(t, r, "42\n")
 }
+
+// TestRequestPathAtItsEnd: a Go server's request path and method, read
+// at the entry of net/http's ServeHTTP and shown at its return with the
+// duration (docs/LANGUAGE.md's example): /slow sleeps 100 ms.
+func TestRequestPathAtItsEnd(t *testing.T) {
+	needRoot(t)
+	srv, addr := startHTTPServer(t, buildHTTPServer(t, "dwarf", ""))
+	fn := "net/http.serverHandler.ServeHTTP"
+	prog := fmt.Sprintf(`uprobe(%[1]q, %[2]q)
+    .with(method := args.req.Method, path := args.req.URL.Path)
+    .latency(uretprobe(%[1]q, %[2]q))
+    .print("%%s %%s %%d us", method, path, elapsed / 1000)`, srv.Path, fn)
+	r := traceGoValues(t, srv.Process.Pid, prog, func() {
+		rawRequest(t, addr, reqFast)
+		rawRequest(t, addr, reqChunked)
+	})
+	fast := regexp.MustCompile(`(?m)^GET /fast (\d+) us$`).FindStringSubmatch(r.stdout)
+	slow := regexp.MustCompile(`(?m)^POST /slow (\d+) us$`).FindStringSubmatch(r.stdout)
+	if fast == nil || slow == nil {
+		t.Fatalf("want `GET /fast N us` and `POST /slow N us`:\n%s\n%s", r.stdout, r.stderr)
+	}
+	// At least its sleep, by definition (only the lower bound is checked).
+	var s int
+	fmt.Sscan(slow[1], &s)
+	if s < 100000 {
+		t.Errorf("/slow took %d us; it sleeps 100 ms", s)
+	}
+}
