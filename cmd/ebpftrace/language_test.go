@@ -135,3 +135,34 @@ func TestRequestPathAtItsEnd(t *testing.T) {
 		t.Errorf("/slow took %d us; it sleeps 100 ms", s)
 	}
 }
+
+// TestLanguageDocExamples runs docs/LANGUAGE.md's Go examples for 100 ms
+// each: they compile, load and attach. Those that need a binary or a
+// process of the reader's (/srv/api, -c), a USDT probe or hardware
+// counters are left out; the parameters example gets its parameter.
+func TestLanguageDocExamples(t *testing.T) {
+	needRoot(t)
+	doc, err := os.ReadFile("../../docs/LANGUAGE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```go\n(.*?)```").FindAllStringSubmatch(string(doc), -1)
+	ran := 0
+	for _, b := range blocks {
+		prog := b[1]
+		if strings.Contains(prog, "/srv/") || strings.Contains(prog, `uprobe("*"`) || strings.Contains(prog, "usdt(") || strings.Contains(prog, "hardware(") {
+			continue
+		}
+		args := []string{"--duration", "100ms", "-e", prog}
+		if strings.Contains(prog, "param(") {
+			args = append(args, "--", "who=sh")
+		}
+		if r := trace(t, "", args...); r.code != 0 {
+			t.Errorf("docs/LANGUAGE.md example failed (exit %d):\n%s\n%s", r.code, prog, r.stderr)
+		}
+		ran++
+	}
+	if ran < 7 {
+		t.Errorf("ran %d of the %d examples", ran, len(blocks))
+	}
+}
