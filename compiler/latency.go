@@ -87,7 +87,7 @@ type pairing struct {
 }
 
 func (pb *progBuilder) compileLatency(st *dsl.Statement, src *dsl.Call, before []*dsl.Call, lat *dsl.Call, after []*dsl.Call) error {
-	endSrc, endStages, err := pb.latencyEnd(lat.Args[0])
+	endSrc, endStages, err := pb.latencyEnd(lat)
 	if err != nil {
 		return err
 	}
@@ -270,7 +270,8 @@ func latencySignature(endSrc *dsl.Call, endKey dsl.Expr, stages []*dsl.Call) str
 }
 
 // latencyEnd resolves latency()'s argument: a probe call or a bound chain.
-func (pb *progBuilder) latencyEnd(arg dsl.Expr) (*dsl.Call, []*dsl.Call, error) {
+func (pb *progBuilder) latencyEnd(lat *dsl.Call) (*dsl.Call, []*dsl.Call, error) {
+	arg := lat.Args[0]
 	switch a := arg.(type) {
 	case *dsl.Call:
 		if a.Name != "" {
@@ -280,7 +281,7 @@ func (pb *progBuilder) latencyEnd(arg dsl.Expr) (*dsl.Call, []*dsl.Call, error) 
 	case *dsl.Ident:
 		return pb.resolveChain(&dsl.Chain{Ref: a}, map[string]bool{})
 	}
-	return nil, nil, dsl.Errorf(arg.Position(), "latency() takes the end probe: a probe such as uretprobe(bin, fn), or a bound chain")
+	return nil, nil, dsl.Errorf(arg.Position(), "%s() takes the end probe: a probe such as uretprobe(bin, fn), or a bound chain", lat.Name)
 }
 
 // checkLatencyKey types an explicit pairing key.

@@ -201,7 +201,10 @@ func (cc *chainCtx) carried() *carried {
 	if len(cc.order) == 0 {
 		return nil
 	}
-	return &carried{locals: append([]*local{}, cc.order...), size: cc.withSize}
+	// Up to the last name bound: scratch areas the start's string
+	// functions used after it stay behind.
+	last := cc.order[len(cc.order)-1]
+	return &carried{locals: append([]*local{}, cc.order...), size: last.off + last.typ.slotSize()}
 }
 
 // receive gives an end probe's chain the names its start bound, at the
@@ -247,6 +250,9 @@ func (c *carried) signature() string {
 func (c *carried) same(d *carried, probe string) error {
 	if c.signature() == d.signature() {
 		return nil
+	}
+	if d == nil {
+		return dsl.Errorf(c.locals[0].bind.Pos, "%s binds nothing here, but the probes matched before it do; a pairing carries one layout", probe)
 	}
 	for i, l := range d.locals {
 		if c == nil || i >= len(c.locals) || c.locals[i].typ.String() != l.typ.String() || c.locals[i].off != l.off {
