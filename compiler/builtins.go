@@ -260,8 +260,8 @@ func init() {
 		{
 			// A number shown as time: the layout goes into the value's Show,
 			// so the runtime formats it; nothing is done in the kernel.
-			name: "strftime", usage: `strftime("15:04:05", nsecs)`, doc: "nsecs shown as wall-clock time in a Go time layout (or %H:%M:%S)",
-			minArgs: 2, maxArgs: 2,
+			name: "strftime", usage: `strftime("15:04:05"[, ns])`, doc: "ns (nsecs when left out) shown as wall-clock time in a Go time layout (or %H:%M:%S)",
+			minArgs: 1, maxArgs: 2,
 			typ: func(cc *chainCtx, e *dsl.Call) (*Type, error) {
 				lit, ok := e.Args[0].(*dsl.StringLit)
 				if !ok {
@@ -271,12 +271,20 @@ func init() {
 				if err != nil {
 					return nil, dsl.Errorf(lit.Pos, "strftime: %v", err)
 				}
+				if len(e.Args) == 1 {
+					return &Type{Kind: TInt, Size: 8, Show: "strftime:" + layout, CType: "a time"}, nil
+				}
 				if t := cc.types[e.Args[1]]; t.Kind != TInt {
 					return nil, dsl.Errorf(e.Args[1].Position(), "strftime takes nanoseconds of CLOCK_MONOTONIC (nsecs), not %s", t)
 				}
 				return &Type{Kind: TInt, Size: 8, Show: "strftime:" + layout, CType: "a time"}, nil
 			},
-			gen: func(cc *chainCtx, e *dsl.Call) val { return cc.genScalar(e.Args[1]) },
+			gen: func(cc *chainCtx, e *dsl.Call) val {
+				if len(e.Args) == 1 {
+					return builtinValues["nsecs"].gen(cc) // now
+				}
+				return cc.genScalar(e.Args[1])
+			},
 		},
 		showFunc("ksym", "ksym(addr)", "the kernel symbol at addr"),
 		showFunc("usym", "usym(addr)", "the symbol at addr in the current process"),

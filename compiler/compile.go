@@ -30,6 +30,10 @@ type progBuilder struct {
 	// latencyShared maps how keyed latency() chains end to their start
 	// map: chains that end alike share it (latency.go).
 	latencyShared map[string]string
+	// withSlots counts the programs with a scratch value (with.go);
+	// withBound says where each name .with() binds is bound, for errors.
+	withSlots int
+	withBound map[string]dsl.Pos
 }
 
 // chainCtx is the state while compiling one chain for one target.
@@ -63,6 +67,21 @@ type chainCtx struct {
 	gostate *goState
 	// span is set on chains that have a start and an end (span.go).
 	span *spanState
+	// locals are the names .with() bound so far (with.go), in order;
+	// withSize is the end of the scratch value they use, withSlot its
+	// key in the scratch map (-1: none yet), scratch the stack slot
+	// holding its address once looked up.
+	locals      map[string]*local
+	order       []*local
+	withSize    int
+	withSlot    int
+	scratch     int16
+	scratchUsed bool
+	// temps are the scratch areas string functions evaluate their
+	// arguments into (strfuncs.go).
+	temps map[dsl.Expr]int
+	// slices are the constant bounds of each s[lo:hi].
+	slices map[*dsl.SliceExpr][2]int
 }
 
 // Compile checks and compiles a parsed program for env.
@@ -79,6 +98,7 @@ func Compile(p *dsl.Program, env *Env) (*Program, error) {
 		chains:      map[string]*dsl.Statement{},
 		aggByStage:  map[*dsl.Call]*Aggregation{},
 		stringExprs: map[*dsl.StringLit]dsl.Expr{},
+		withBound:   map[string]dsl.Pos{},
 	}
 	if err := pb.compile(p); err != nil {
 		return nil, withSource(err, p.Source)
@@ -187,6 +207,10 @@ func (pb *progBuilder) compile(p *dsl.Program) error {
 		if st.Chain != nil && st.Chain.Ref != nil {
 			continued[st.Chain.Ref.Name] = true
 		}
+		pb.noteWith(st)
+	}
+	if err := pb.bindParams(p); err != nil {
+		return err
 	}
 	n := 0
 	for _, st := range p.Statements {
@@ -280,10 +304,12 @@ func checkStages(calls []*dsl.Call) error {
 
 // hooks add code around a chain's stages: pre after the entry checks,
 // post after the last stage (latency() pairs two probes with them); check
-// types what they read, before the stages are checked.
+// types what they read, before the stages are checked, and checked runs
+// after them. noScope leaves out the -p/-c filter at the probe's entry.
 type hooks struct {
-	check     func(cc *chainCtx) error
-	pre, post func(cc *chainCtx)
+	check, checked func(cc *chainCtx) error
+	pre, post      func(cc *chainCtx)
+	noScope        bool
 }
 
 func (pb *progBuilder) compileChainHooks(st *dsl.Statement, src *dsl.Call, stageCalls []*dsl.Call, h hooks) error {
@@ -295,7 +321,7 @@ func (pb *progBuilder) compileChainHooks(st *dsl.Statement, src *dsl.Call, stage
 		return err
 	}
 	for i, s := range stageCalls {
-		if s.Name == "latency" && h.check == nil {
+		if isPairing(s.Name) && h.check == nil {
 			return pb.compileLatency(st, src, stageCalls[:i], s, stageCalls[i+1:])
 		}
 	}
@@ -342,6 +368,8 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 		events: map[*dsl.Call]*Event{}, prints: map[*dsl.Call]*printUse{}, aggs: map[*dsl.Call]*aggUse{},
 		conds: map[*dsl.Call]dsl.Expr{}, fieldRefs: map[*dsl.Ident]*dsl.Selector{},
 		pendingSlot: map[*dsl.Call]int16{},
+		locals:      map[string]*local{}, withSize: withBase, withSlot: -1, temps: map[dsl.Expr]int{},
+		slices: map[*dsl.SliceExpr][2]int{},
 	}
 	if t.std != nil {
 		if _, err := pb.helper(t); err != nil {
@@ -358,6 +386,11 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 	for i, s := range stageCalls {
 		defs[i], _ = stageOf(s.Name)
 		if err := defs[i].check(cc, s); err != nil {
+			return nil, err
+		}
+	}
+	if h.checked != nil {
+		if err := h.checked(cc); err != nil {
 			return nil, err
 		}
 	}
@@ -395,7 +428,7 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 			asm.LoadMem(asm.R0, asm.R0, 0, asm.DWord),
 			asm.JNE.Imm(asm.R0, 0, cc.exit))
 	}
-	if !t.noPIDFilter {
+	if !t.noPIDFilter && !h.noScope {
 		if err := pb.scopeFilter(cc); err != nil {
 			return nil, err
 		}
@@ -405,6 +438,10 @@ func (pb *progBuilder) compileProbe(st *dsl.Statement, src *dsl.Call, stageCalls
 		if eventCond != nil {
 			cc.genCond(eventCond, cc.exit)
 		}
+	}
+	if cc.scratchUsed {
+		// Before any stage, so that every path through them has it.
+		cc.genScratch()
 	}
 	if h.pre != nil {
 		h.pre(cc)

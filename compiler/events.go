@@ -167,7 +167,9 @@ func checkPrint(cc *chainCtx, call *dsl.Call) error {
 	if len(call.Args) == 0 {
 		return cc.checkPrintDefault(call)
 	}
-	fs, ok := call.Args[0].(*dsl.StringLit)
+	// The format is a literal, or a name bound to one (a script's line
+	// layout, used by several chains).
+	fs, ok := cc.unwrap(call.Args[0]).(*dsl.StringLit)
 	if !ok {
 		return dsl.Errorf(call.Args[0].Position(), `print's first argument must be a format string, e.g. print("%%d %%s", pid, comm)`)
 	}
@@ -175,6 +177,10 @@ func checkPrint(cc *chainCtx, call *dsl.Call) error {
 	for _, a := range call.Args[1:] {
 		t, err := cc.typeOf(a)
 		if err != nil {
+			return err
+		}
+		if t.Kind == TTable {
+			err := dsl.Errorf(a.Position(), "%s is a table; print one of its elements: %s[i]", dsl.ExprString(a), dsl.ExprString(a))
 			return err
 		}
 		types = append(types, t)

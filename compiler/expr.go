@@ -98,11 +98,22 @@ func (cc *chainCtx) check(e dsl.Expr) (*Type, error) {
 		return cc.checkBinary(e)
 	case *dsl.Call:
 		return cc.checkCall(e)
+	case *dsl.SliceLit:
+		return cc.checkSliceLit(e)
+	case *dsl.SliceExpr:
+		return cc.checkSliceExpr(e)
+	case *dsl.Bind:
+		err := dsl.Errorf(e.OpPos, "%s binds a name only in .with(), or at the start of a statement", dsl.ExprString(e))
+		err.Hint = fmt.Sprintf("e.g. .with(%s) before the stages that use %s", dsl.ExprString(e), e.Name)
+		return nil, err
 	}
 	return nil, dsl.Errorf(e.Position(), "unsupported expression %s", dsl.ExprString(e))
 }
 
 func (cc *chainCtx) checkIdent(e *dsl.Ident) (*Type, error) {
+	if l, ok := cc.locals[e.Name]; ok {
+		return l.typ, nil
+	}
 	if sel := cc.eventFieldRef(e); sel != nil {
 		return cc.typeOf(sel)
 	}
@@ -115,8 +126,14 @@ func (cc *chainCtx) checkIdent(e *dsl.Ident) (*Type, error) {
 	if v, ok := cc.prog.values[e.Name]; ok {
 		return cc.typeOf(v)
 	}
+	if err := cc.notVisible(e); err != nil {
+		return nil, err
+	}
 	names := builtinValueNames()
 	for k := range cc.prog.values {
+		names = append(names, k)
+	}
+	for k := range cc.locals {
 		names = append(names, k)
 	}
 	if cc.t.std != nil {
@@ -187,6 +204,9 @@ func (cc *chainCtx) checkIndex(e *dsl.Index) (*Type, error) {
 	t, err := cc.typeOf(e.X)
 	if err != nil {
 		return nil, err
+	}
+	if t.Kind == TTable {
+		return cc.checkTableIndex(e, t)
 	}
 	if t.gt != nil {
 		return cc.checkGoIndex(e, t)
@@ -265,6 +285,9 @@ func (cc *chainCtx) checkCall(e *dsl.Call) (*Type, error) {
 	if !ok {
 		err := dsl.Errorf(e.Pos, "unknown function %q", e.Name)
 		err.Hint = dsl.DidYouMean(e.Name, builtinFuncNames())
+		if alt, ok := funcAliases[strings.ToLower(e.Name)]; ok {
+			err.Hint = "did you mean " + alt + "?"
+		}
 		if _, isStage := stageOf(e.Name); isStage {
 			err.Hint = e.Name + " is a stage: write it after the probe, as ." + e.Name + "(…)"
 		}
@@ -279,6 +302,16 @@ func (cc *chainCtx) checkCall(e *dsl.Call) (*Type, error) {
 		}
 	}
 	return f.typ(cc, e)
+}
+
+// funcAliases are the names other languages give to a function that is
+// spelled the Go way here: a suggestion when one is used.
+var funcAliases = map[string]string{
+	"hasprefix": "strings.HasPrefix", "startswith": "strings.HasPrefix", "strncmp": "strings.HasPrefix(s, prefix), or ==",
+	"hassuffix": "strings.HasSuffix", "endswith": "strings.HasSuffix",
+	"contains": "strings.Contains", "strcontains": "strings.Contains", "strstr": "strings.Contains",
+	"if": "cond(c, a, b)", "ternary": "cond(c, a, b)", "iif": "cond(c, a, b)",
+	"time": `strftime("15:04:05", nsecs)`,
 }
 
 // genScalar evaluates a scalar expression into a new val.
@@ -310,6 +343,9 @@ func (cc *chainCtx) genScalar(e dsl.Expr) val {
 	case *dsl.Paren:
 		return cc.genScalar(e.X)
 	case *dsl.Ident:
+		if l, ok := cc.locals[e.Name]; ok {
+			return cc.genLocal(l)
+		}
 		if sel, ok := cc.fieldRefs[e]; ok {
 			return cc.genScalar(sel)
 		}
@@ -329,6 +365,9 @@ func (cc *chainCtx) genScalar(e dsl.Expr) val {
 		g.store(v, asm.R0)
 		return v
 	case *dsl.Index:
+		if cc.types[e.X].Kind == TTable {
+			return cc.genTableInt(e)
+		}
 		a := cc.t.arg(e.X.(*dsl.Selector).Sel)
 		i := int(e.Index.(*dsl.IntLit).Value)
 		v := g.newVal()
@@ -540,6 +579,11 @@ func (cc *chainCtx) genCond(e dsl.Expr, onFalse string) {
 			g.mark(t)
 			return
 		}
+	case *dsl.Call:
+		if isStrPredicate(e.Name) {
+			cc.genStrPredicate(e, onFalse)
+			return
+		}
 	case *dsl.Binary:
 		switch e.Op {
 		case "&&":
@@ -698,6 +742,10 @@ func (cc *chainCtx) genMem(e dsl.Expr, dst mem) {
 			return
 		}
 		if id, ok := e.(*dsl.Ident); ok {
+			if l, ok := cc.locals[id.Name]; ok {
+				cc.genLocalMem(l, dst)
+				return
+			}
 			if sel, ok := cc.fieldRefs[id]; ok {
 				cc.genMem(sel, dst)
 				return
@@ -743,6 +791,12 @@ func (cc *chainCtx) genMem(e dsl.Expr, dst mem) {
 		return
 	case *dsl.Call:
 		builtinFuncs[e.Name].genMem(cc, e, dst)
+		return
+	case *dsl.Index:
+		cc.genTableString(e, dst)
+		return
+	case *dsl.SliceExpr:
+		cc.genSliceExpr(e, dst)
 		return
 	}
 	panic(fmt.Sprintf("genMem: %T is not a string", e))

@@ -29,6 +29,10 @@ func FuzzCompile(f *testing.F) {
 		`uretprobe("*", "read*").hist(retval)`,
 		`rawtracepoint("sys_*").filter(arg1 == 0).by(probe).count()`,
 		`begin().print("%s %s %d %d", strftime("%H:%M:%S", nsecs), username, ncpus, cpid)`,
+		`tracepoint("syscalls:sys_enter_openat").with(p := str(args.filename), f := hex(args.flags)).pair(tracepoint("syscalls:sys_exit_openat")).filter(strings.HasSuffix(p, ".so")).print("%s %d %v %d", p, cond(args.ret >= 0, args.ret, -1), f, elapsed)`,
+		`tracepoint("syscalls:sys_enter_execve").with(a := join(args.argv), b := comm[:4]).latency(tracepoint("syscalls:sys_exit_execve"), pid, pid).by(a, b).count()`,
+		`s := []string{"", "one", "two"}; begin().with(x := s[pid % 3]).filter(strings.Contains(x, "o") || strings.HasPrefix(comm, x)).print("%s %d", cond(1 > 2, x, comm[1:]), []int{7, 8}[1])`,
+		`n := param(5, "how many"); begin().print("%d", n)`,
 	} {
 		f.Add(s)
 	}

@@ -861,7 +861,7 @@ func init() {
 			x := e.Args[0]
 			t := cc.types[x]
 			switch {
-			case t.Const != nil:
+			case t.Const != nil, t.Kind == TTable:
 				return tInt64, nil
 			case t.gt != nil && t.gt.Kind == gobin.GoArray:
 				return tInt64, nil
@@ -898,6 +898,11 @@ func genLen(cc *chainCtx, e *dsl.Call) val {
 	case t.Const != nil:
 		v := g.newVal()
 		g.movImm(asm.R0, int64(len(*t.Const)))
+		g.store(v, asm.R0)
+		return v
+	case t.Kind == TTable:
+		v := g.newVal()
+		g.movImm(asm.R0, int64(tableLen(t)))
 		g.store(v, asm.R0)
 		return v
 	case t.gt.Kind == gobin.GoArray:

@@ -186,6 +186,9 @@ type Env struct {
 	// runtime learns only once the command is started (after the probes
 	// attach) and keeps in the control word's second half.
 	Command bool
+	// Params are the script's parameters as the command line gives
+	// them, in order ("1234") or by name ("pid=1234"); see params.go.
+	Params []string
 }
 
 var providers = map[string]*provider{}

@@ -163,6 +163,14 @@ func mentionsEvent(stageCalls []*dsl.Call, field string) bool {
 			walk(e.X)
 		case *dsl.Paren:
 			walk(e.X)
+		case *dsl.Bind:
+			walk(e.Value)
+		case *dsl.SliceExpr:
+			walk(e.X)
+		case *dsl.SliceLit:
+			for _, x := range e.Elts {
+				walk(x)
+			}
 		case *dsl.Index:
 			walk(e.X)
 			walk(e.Index)

@@ -74,7 +74,7 @@ func TestNewProbeErrors(t *testing.T) {
 		{`begin().print("%s", strftime("%Q", nsecs))`, "1:30", "%Q is not a time directive", ""},
 		{`begin().print("%s", strftime("15:04", comm))`, "1:39", "strftime takes nanoseconds", ""},
 		{`begin().print("%d", strftime("15:04", nsecs))`, "1:21", "which %d cannot print", ""},
-		{`begin().print("%s", strftime(nsecs))`, "1:21", "strftime takes 2 arguments", ""},
+		{`begin().print("%s", strftime(nsecs))`, "1:30", "strftime's layout must be a string literal", ""},
 		{`rawtracepoint("sys_*").count()`, "1:15", "a raw tracepoint glob needs the kernel's BTF", ""},
 	}
 	for _, tt := range tests {

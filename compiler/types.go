@@ -34,6 +34,9 @@ const (
 	// from the binary's registers or memory where it is used: select a
 	// field, index it or take its len() (gotypes.go).
 	TGo
+	// TTable is a slice literal of constants, []string{…} or []int{…}:
+	// index it (tables.go).
+	TTable
 )
 
 // Type is the static type of an expression.
@@ -70,6 +73,10 @@ type Type struct {
 	// callerFrame: a ustack taken where the function has not pushed its
 	// frame yet, so the return address at [RSP] goes with the stack id.
 	callerFrame bool
+	// table holds a TTable's elements: strings, or ints as int64 in
+	// ints.
+	table []string
+	ints  []int64
 }
 
 var (
@@ -119,6 +126,8 @@ func (t *Type) String() string {
 		return "stack"
 	case TStruct, TGo:
 		return t.CType
+	case TTable:
+		return "[]" + t.Elem.String() + " (a table to index)"
 	default:
 		return "void"
 	}

@@ -111,6 +111,14 @@ type Index struct {
 	Index Expr
 }
 
+// SliceExpr is `X[Lo:Hi]`; Lo and Hi are nil when left out.
+type SliceExpr struct {
+	Pos    Pos
+	X      Expr
+	Lo, Hi Expr
+	Lbrack Pos
+}
+
 // Call is `Fun(Args…)`. Name is the dotted name of Fun when Fun is an
 // identifier or a selector chain of identifiers (`str`, `http.server`), else "".
 // A cast `(*T)(p)` is a Call whose Fun is a Paren around Unary{Op:"*"}.
@@ -130,6 +138,26 @@ type Paren struct {
 	X   Expr
 }
 
+// SliceLit is a slice literal, `[]string{"a", "b"}`: a table of
+// constants that an index picks from.
+type SliceLit struct {
+	Pos     Pos
+	Elem    string // the element type as written: string, int
+	ElemPos Pos
+	Elts    []Expr
+}
+
+// Bind is `Name := Value` written as a call argument: the names a chain
+// binds with .with(path := str(args.filename)). It is an expression only
+// so that it can sit among arguments; anywhere but .with() the compiler
+// refuses it.
+type Bind struct {
+	Pos   Pos // the name
+	Name  string
+	OpPos Pos // the :=
+	Value Expr
+}
+
 func (e *Ident) Position() Pos     { return e.Pos }
 func (e *IntLit) Position() Pos    { return e.Pos }
 func (e *StringLit) Position() Pos { return e.Pos }
@@ -140,6 +168,9 @@ func (e *Selector) Position() Pos  { return e.Pos }
 func (e *Index) Position() Pos     { return e.Pos }
 func (e *Call) Position() Pos      { return e.Pos }
 func (e *Paren) Position() Pos     { return e.Pos }
+func (e *Bind) Position() Pos      { return e.Pos }
+func (e *SliceLit) Position() Pos  { return e.Pos }
+func (e *SliceExpr) Position() Pos { return e.Pos }
 
 func (*Ident) exprNode()     {}
 func (*IntLit) exprNode()    {}
@@ -151,6 +182,9 @@ func (*Selector) exprNode()  {}
 func (*Index) exprNode()     {}
 func (*Call) exprNode()      {}
 func (*Paren) exprNode()     {}
+func (*Bind) exprNode()      {}
+func (*SliceLit) exprNode()  {}
+func (*SliceExpr) exprNode() {}
 
 // ExprString renders an expression back to source form (normalised spacing).
 func ExprString(e Expr) string {
@@ -202,6 +236,29 @@ func writeExpr(b *strings.Builder, e Expr) {
 		b.WriteString("(")
 		writeExpr(b, e.X)
 		b.WriteString(")")
+	case *Bind:
+		b.WriteString(e.Name + " := ")
+		writeExpr(b, e.Value)
+	case *SliceExpr:
+		writeExpr(b, e.X)
+		b.WriteString("[")
+		if e.Lo != nil {
+			writeExpr(b, e.Lo)
+		}
+		b.WriteString(":")
+		if e.Hi != nil {
+			writeExpr(b, e.Hi)
+		}
+		b.WriteString("]")
+	case *SliceLit:
+		b.WriteString("[]" + e.Elem + "{")
+		for i, x := range e.Elts {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writeExpr(b, x)
+		}
+		b.WriteString("}")
 	case nil:
 		b.WriteString("<nil>")
 	default:

@@ -63,6 +63,24 @@ func dumpExpr(b *strings.Builder, e Expr, depth int) {
 		dumpExpr(b, e.Index, depth+1)
 	case *Paren:
 		dumpExpr(b, e.X, depth)
+	case *SliceExpr:
+		fmt.Fprintf(b, "%sslice expression%s\n", ind, at)
+		dumpExpr(b, e.X, depth+1)
+		for _, x := range []Expr{e.Lo, e.Hi} {
+			if x != nil {
+				dumpExpr(b, x, depth+1)
+			} else {
+				fmt.Fprintf(b, "%s  (none)\n", ind)
+			}
+		}
+	case *SliceLit:
+		fmt.Fprintf(b, "%sslice []%s%s\n", ind, e.Elem, at)
+		for _, x := range e.Elts {
+			dumpExpr(b, x, depth+1)
+		}
+	case *Bind:
+		fmt.Fprintf(b, "%sbind %s%s\n", ind, e.Name, at)
+		dumpExpr(b, e.Value, depth+1)
 	default:
 		fmt.Fprintf(b, "%s%T %s%s\n", ind, e, ExprString(e), at)
 	}

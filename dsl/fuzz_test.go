@@ -40,6 +40,11 @@ var fuzzSeeds = []string{
 	`uprobe("/bin/x", "main.handler").filter(gostr(arg0, arg1) == "GET").print("%v", goid)`,
 	`kprobe("f").print("%s", ntop(args.addr[0]))`,
 	`kprobe("f").filter("comm == \"bash\"")`,
+	"tracepoint(\"syscalls:sys_enter_openat\")\n  .with(path := str(args.filename), f := hex(args.flags),)\n  .pair(tracepoint(\"syscalls:sys_exit_openat\"))\n  .print(\"%s %d\", path, cond(args.ret < 0, -args.ret, 0))",
+	`tracepoint("syscalls:sys_enter_execve").with(a := join(args.argv, ",")).latency(tracepoint("syscalls:sys_exit_execve"), pid, pid).print("%s", a)`,
+	"states := []string{\"\", \"ESTABLISHED\",\n  \"SYN_SENT\",\n}\nn := []int{1, -2}[0]",
+	`begin().filter(strings.HasPrefix(comm, "ba") && !strings.Contains(comm[1:], "x") || comm[:2] == "sh"[:]).print("%s", []string{"a"}[pid])`,
+	`target := param(0, "a process id"); who := param(string, "a name")`,
 }
 
 func FuzzParse(f *testing.F) {
@@ -167,6 +172,14 @@ func checkRoundTrip(t *testing.T, e Expr) {
 	}
 	s := ExprString(e)
 	back, err := ParseExpr("", s)
+	if b, ok := e.(*Bind); ok {
+		// A binding is an argument only: f(name := value).
+		var call Expr
+		if call, err = ParseExpr("", "f("+s+")"); err == nil {
+			back = call.(*Call).Args[0]
+			e = b
+		}
+	}
 	if err != nil {
 		t.Fatalf("ExprString gave %q, which does not parse: %v", s, err)
 	}
@@ -204,6 +217,20 @@ func glued(e Expr) bool {
 			}
 		case *Paren:
 			walk(e.X)
+		case *Bind:
+			walk(e.Value)
+		case *SliceExpr:
+			walk(e.X)
+			if e.Lo != nil {
+				walk(e.Lo)
+			}
+			if e.Hi != nil {
+				walk(e.Hi)
+			}
+		case *SliceLit:
+			for _, x := range e.Elts {
+				walk(x)
+			}
 		}
 	}
 	walk(e)

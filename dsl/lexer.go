@@ -31,7 +31,7 @@ var lexDef = lexer.MustSimple([]lexer.SimpleRule{
 	{Name: "Number", Pattern: `[0-9][0-9A-Za-z_]*`},
 	{Name: "Ident", Pattern: `[\p{L}_][\p{L}\p{Nd}_]*`},
 	{Name: "Sep", Pattern: `;`},
-	{Name: "Op", Pattern: `:=|&&|\|\||==|!=|<=|>=|<<|>>|&\^|->|[-+*/%&|^<>!=.,()\[\]]`},
+	{Name: "Op", Pattern: `:=|&&|\|\||==|!=|<=|>=|<<|>>|&\^|->|[-+*/%&|^<>!=.,:()\[\]{}]`},
 	{Name: "Bad", Pattern: `(?s:.)`},
 })
 
@@ -161,12 +161,12 @@ func scan(text string, exprMode bool) ([]lexer.Token, *offError) {
 		}
 		if t.Type == tOp {
 			switch t.Value {
-			case "(", "[":
+			case "(", "[", "{":
 				if len(open) >= maxNesting {
 					return cut(off, "expression nested too deeply (more than %d brackets)", maxNesting)
 				}
 				open = append(open, t)
-			case ")", "]":
+			case ")", "]", "}":
 				if len(open) > 0 {
 					open = open[:len(open)-1]
 				}
@@ -210,7 +210,7 @@ func endsOperand(t lexer.Token) bool {
 	case tIdent, tNumber, tString, tRawString, tChar:
 		return true
 	case tOp:
-		return t.Value == ")" || t.Value == "]"
+		return t.Value == ")" || t.Value == "]" || t.Value == "}"
 	}
 	return false
 }

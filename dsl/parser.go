@@ -133,9 +133,22 @@ type gName struct {
 	Name string `parser:"@Ident"`
 }
 
+// gIndex is x[i], or a slice x[lo:hi] (either bound left out).
 type gIndex struct {
+	Pos   lexer.Position
+	X     *gOr     `parser:"'[' @@?"`
+	Slice *gSlice  `parser:"@@?"`
+	Close *gRBrack `parser:"@@"`
+}
+
+type gRBrack struct {
 	Pos lexer.Position
-	X   *gOr `parser:"'[' @@ ']'"`
+	Tok string `parser:"@']'"`
+}
+
+type gSlice struct {
+	Pos lexer.Position
+	Hi  *gOr `parser:"':' @@?"`
 }
 
 type gCall struct {
@@ -147,13 +160,20 @@ type gCall struct {
 // gArgs allows a trailing comma; an empty argument between two commas is
 // rejected by scan.
 type gArgs struct {
-	First *gOr        `parser:"@@"`
+	First *gArg       `parser:"@@"`
 	Rest  []*gArgRest `parser:"@@*"`
 }
 
 type gArgRest struct {
 	Pos lexer.Position
-	X   *gOr `parser:"',' @@?"`
+	X   *gArg `parser:"',' @@?"`
+}
+
+// gArg is an argument, or `name := value` (.with(path := str(p))); that
+// the left side is a name is checked on conversion, as for statements.
+type gArg struct {
+	X    *gOr   `parser:"@@"`
+	Bind *gBind `parser:"@@?"`
 }
 
 type gClose struct {
@@ -161,9 +181,23 @@ type gClose struct {
 	Tok string `parser:"@')'"`
 }
 
+// gTable is a slice literal of constants, []string{"a", "b"}; a
+// trailing comma is allowed, an empty element rejected by scan.
+type gTable struct {
+	Pos   lexer.Position
+	Elem  *gName      `parser:"'[' ']' @@ '{'"`
+	First *gOr        `parser:"@@?"`
+	Rest  []*gEltRest `parser:"@@* '}'"`
+}
+
+type gEltRest struct {
+	X *gOr `parser:"',' @@?"`
+}
+
 type gOperand struct {
 	Pos    lexer.Position
-	Ident  *string `parser:"  @Ident"`
+	Table  *gTable `parser:"  @@"`
+	Ident  *string `parser:"| @Ident"`
 	Number *string `parser:"| @Number"`
 	String *string `parser:"| @String"`
 	Raw    *string `parser:"| @RawString"`
@@ -299,6 +333,9 @@ func syntaxError(toks []lexer.Token, err error, exprMode bool) *offError {
 	if tok.Type == tOp && tok.Value == "=" {
 		return msg("use == to compare, or := to bind a name")
 	}
+	if prev.Value == "]" && i > 1 && toks[i-2].Value == "[" {
+		return msg("expected the element type of a slice literal, as in []string{\"a\", \"b\"}")
+	}
 	// Find the innermost bracket still open before tok.
 	type openTok struct {
 		tok  lexer.Token
@@ -311,20 +348,17 @@ func syntaxError(toks []lexer.Token, err error, exprMode bool) *offError {
 			continue
 		}
 		switch t.Value {
-		case "(", "[":
-			open = append(open, openTok{t, j > 0 && endsOperand(toks[j-1])})
-		case ")", "]":
+		case "(", "[", "{":
+			open = append(open, openTok{t, j > 0 && endsOperand(toks[j-1]) && t.Value != "{"})
+		case ")", "]", "}":
 			if len(open) > 0 {
 				open = open[:len(open)-1]
 			}
 		}
 	}
 	if len(open) == 0 {
-		if tok.Type == tOp && (tok.Value == ")" || tok.Value == "]") {
-			opener := "("
-			if tok.Value == "]" {
-				opener = "["
-			}
+		if tok.Type == tOp && (tok.Value == ")" || tok.Value == "]" || tok.Value == "}") {
+			opener := map[string]string{")": "(", "]": "[", "}": "{"}[tok.Value]
 			return &offError{Off: off, Msg: fmt.Sprintf("unexpected %q with no matching %q", tok.Value, opener)}
 		}
 		if exprMode {
@@ -333,13 +367,10 @@ func syntaxError(toks []lexer.Token, err error, exprMode bool) *offError {
 		return msg("expected an operator or the end of the statement")
 	}
 	top := open[len(open)-1]
-	closer := ")"
-	if top.tok.Value == "[" {
-		closer = "]"
-	}
+	closer := map[string]string{"(": ")", "[": "]", "{": "}"}[top.tok.Value]
 	// posMap.err appends where the opener is.
 	var oe *offError
-	if top.call && !tok.EOF() && tok.Type != tSep && !(tok.Type == tOp && (tok.Value == ")" || tok.Value == "]")) {
+	if (top.call || top.tok.Value == "{") && !tok.EOF() && tok.Type != tSep && !(tok.Type == tOp && (tok.Value == ")" || tok.Value == "]" || tok.Value == "}")) {
 		oe = msg(`expected "," or %q to close %q`, closer, top.tok.Value)
 	} else {
 		oe = msg("expected %q to close %q", closer, top.tok.Value)
@@ -620,7 +651,20 @@ func (c *conv) postfix(g *gPostfix) Expr {
 		switch {
 		case s.Sel != nil:
 			x = &Selector{Pos: x.Position(), X: x, Sel: s.Sel.Name.Name, SelPos: c.m.pos(s.Sel.Name.Pos)}
+		case s.Index != nil && s.Index.Slice != nil:
+			sl := &SliceExpr{Pos: x.Position(), X: x, Lbrack: c.m.pos(s.Index.Pos)}
+			if s.Index.X != nil {
+				sl.Lo = c.or(s.Index.X)
+			}
+			if s.Index.Slice.Hi != nil {
+				sl.Hi = c.or(s.Index.Slice.Hi)
+			}
+			x = sl
 		case s.Index != nil:
+			if s.Index.X == nil {
+				c.errorf(c.m.pos(s.Index.Close.Pos), `unexpected "]"; expected an index, or a slice [lo:hi]`)
+				return x
+			}
 			ix := &Index{Pos: x.Position(), X: x, Index: c.or(s.Index.X)}
 			c.lbrack[ix] = c.m.pos(s.Index.Pos)
 			x = ix
@@ -634,10 +678,10 @@ func (c *conv) postfix(g *gPostfix) Expr {
 				EndCall: c.m.at(s.Call.Close.Pos.Offset + 1),
 			}
 			if a := s.Call.Args; a != nil {
-				call.Args = append(call.Args, c.or(a.First))
+				call.Args = append(call.Args, c.arg(a.First))
 				for _, r := range a.Rest {
 					if r.X != nil {
-						call.Args = append(call.Args, c.or(r.X))
+						call.Args = append(call.Args, c.arg(r.X))
 					}
 				}
 			}
@@ -645,6 +689,21 @@ func (c *conv) postfix(g *gPostfix) Expr {
 		}
 	}
 	return x
+}
+
+// arg converts a call argument: an expression, or `name := value`.
+func (c *conv) arg(g *gArg) Expr {
+	x := c.or(g.X)
+	if g.Bind == nil {
+		return x
+	}
+	v := c.or(g.Bind.Value)
+	id, ok := x.(*Ident)
+	if !ok {
+		c.errorf(x.Position(), "cannot bind to %s: the left side of := must be a name", ExprString(x))
+		return v
+	}
+	return &Bind{Pos: id.Pos, Name: id.Name, OpPos: c.m.pos(g.Bind.Pos), Value: v}
 }
 
 // dottedName is the name of a callee written as a name or a dotted path of
@@ -686,6 +745,19 @@ func (c *conv) operand(g *gOperand) Expr {
 		return &IntLit{Pos: p, Value: v, Text: *g.Char}
 	case g.Paren != nil:
 		return &Paren{Pos: p, X: c.or(g.Paren)}
+	case g.Table != nil:
+		t := &SliceLit{Pos: p, Elem: g.Table.Elem.Name, ElemPos: c.m.pos(g.Table.Elem.Pos)}
+		if g.Table.First != nil {
+			t.Elts = append(t.Elts, c.or(g.Table.First))
+		} else if len(g.Table.Rest) > 0 {
+			c.errorf(p, `unexpected ","; expected an element`)
+		}
+		for _, r := range g.Table.Rest {
+			if r.X != nil {
+				t.Elts = append(t.Elts, c.or(r.X))
+			}
+		}
+		return t
 	}
 	panic("operand with no alternative") // the grammar guarantees one
 }

@@ -507,7 +507,7 @@ func TestErrors(t *testing.T) {
 		{"a &&\n;", "2:1", `unexpected ";"; expected an expression`},
 		{`f(,)`, "1:3", `unexpected ","; expected an expression`},
 		{`f(a,,b)`, "1:5", `unexpected ","; expected an expression`},
-		{`a[]`, "1:3", `unexpected "]"; expected an expression`},
+		{`a[]`, "1:3", `unexpected "]"; expected an index, or a slice [lo:hi]`},
 		{`&^x`, "1:1", `unexpected "&^"; expected an expression`},
 		{`"abc`, "1:1", `unterminated string`},
 		{`a + "abc`, "1:5", `unterminated string`},

@@ -92,9 +92,9 @@ func ScanPartial(text string) Partial {
 			}
 		case tOp:
 			switch t.Value {
-			case "(", "[":
+			case "(", "[", "{":
 				p.Opens = append(p.Opens, off)
-			case ")", "]":
+			case ")", "]", "}":
 				if len(p.Opens) > 0 {
 					p.Opens = p.Opens[:len(p.Opens)-1]
 				}
@@ -130,7 +130,7 @@ func (p Partial) NeedsMore() bool {
 	if len(p.Opens) > 0 || p.Raw || p.Block {
 		return true
 	}
-	return p.lastOp && p.Last != ")" && p.Last != "]" && p.Last != ";"
+	return p.lastOp && p.Last != ")" && p.Last != "]" && p.Last != "}" && p.Last != ";"
 }
 
 // Identifiers returns the names text uses: identifiers outside comments

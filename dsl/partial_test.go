@@ -30,6 +30,10 @@ func TestNeedsMore(t *testing.T) {
 		`x := 'a`:                                         false,
 		``:                                                false,
 		"\n\n":                                            false,
+		`states := []string{"a",`:                         true,
+		`states := []string{"a"}`:                         false,
+		`begin().with(p := `:                              true,
+		`begin().print("%s", comm[:`:                      true,
 	} {
 		if got := ScanPartial(text).NeedsMore(); got != want {
 			t.Errorf("NeedsMore(%q) = %v, want %v", text, got, want)

@@ -88,6 +88,31 @@ func TestExpressions(t *testing.T) {
 		{"true && !false", "1"},
 		{"1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9 + 10", "55"},
 		{"((1 + 2) * (3 + 4)) * ((5 + 6) * (7 + 8))", "3465"},
+		{"cond(1 > 2, 5, -7)", "-7"},
+		{"cond(comm == \"runtime.test\", 1, 2) + cond(0, 10, 20)", "21"},
+		{`strings.HasPrefix(comm, "runtime")`, "1"},
+		{`strings.HasPrefix(comm, "time")`, "0"},
+		{`strings.HasPrefix(comm, "")`, "1"},
+		{`strings.HasPrefix(comm, comm)`, "1"},
+		{`strings.HasPrefix(comm, "runtime.test.x")`, "0"},
+		{`strings.HasPrefix("runtime", comm)`, "0"},
+		{`strings.HasPrefix(comm, comm[:4])`, "1"},
+		{`strings.HasSuffix(comm, ".test")`, "1"},
+		{`strings.HasSuffix(comm, "runtime.test")`, "1"},
+		{`strings.HasSuffix(comm, "xruntime.test")`, "0"},
+		{`strings.HasSuffix(comm, "runtime")`, "0"},
+		{`strings.Contains(comm, "time.t")`, "1"},
+		{`strings.Contains(comm, "r")`, "1"},
+		{`strings.Contains(comm, "st")`, "1"},
+		{`strings.Contains(comm, "tests")`, "0"},
+		{`strings.Contains(comm, "")`, "1"},
+		{`comm[:7] == "runtime"`, "1"},
+		{`comm[8:] == "test"`, "1"},
+		{`comm[:3] == "ru"`, "0"},
+		{`comm[:2] == "rx"[:2]`, "0"},
+		{`[]int{10, -20, 30}[1]`, "-20"},
+		{`[]int{10, -20, 30}[3]`, "0"},
+		{`len([]string{"a", "b"})`, "2"},
 	}
 	var exprs []string
 	for _, tt := range tests {
@@ -117,6 +142,12 @@ func TestFormats(t *testing.T) {
 		{`begin().print("no newline needed")`, "no newline needed\n"},
 		{"begin().print(\"tab\\there\\n\")", "tab\there\n"},
 		{`x := 40; begin().print("%d", x + 2)`, "42\n"},
+		{`begin().print("%s|%s|%s", cond(1, "yes", comm), cond(0, "yes", comm), cond(2 > 1, comm[:3], "no"))`, "yes|runtime.test|run\n"},
+		{`s := []string{"zero", "one", "two"}; begin().print("%s|%s|%s|", s[0], s[2], s[3])`, "zero|two||\n"},
+		{`begin().print("%s|%s|%s", comm[:7], comm[8:], comm[3:7])`, "runtime|test|time\n"},
+		// .with() binds once, for the stages after it.
+		{`begin().with(x := 40, s := comm[:7], t := cond(x > 1, "big", "small")).filter(strings.HasPrefix(s, "run")).print("%d %s %s", x + 2, s, t)`, "42 runtime big\n"},
+		{`begin().with(a := 1).with(b := a + 1, c := b * 10).print("%d %d %d", a, b, c)`, "1 2 20\n"},
 	}
 	for _, tt := range tests {
 		if got := runOnce(t, tt.src, false); got != tt.want {

@@ -106,7 +106,7 @@ func TestCommandOwnExec(t *testing.T) {
 	}
 	// The ready tool sees the command it was given.
 	r = traceCommand(t, "execsnoop", "-c", bin.syscaller+" getppid 1").mustSucceed(t)
-	if !strings.Contains(r.stdout, " "+bin.syscaller+"\n") {
+	if !strings.Contains(r.stdout, " "+bin.syscaller+" getppid 1\n") {
 		t.Errorf("execsnoop -c does not show the command's exec:\n%s", r.stdout)
 	}
 }

@@ -18,8 +18,9 @@ const usage = `ebpftrace: trace Linux with chains of Go expressions compiled to 
 
 usage:
   ebpftrace -e 'PROGRAM' [options]   run a one-liner
-  ebpftrace [options] FILE.ebt       run a script (--watch: reload it on change)
-  ebpftrace [options] TOOL           run a ready tool (ebpftrace -l scripts lists them)
+  ebpftrace [options] FILE.ebt [PARAMS]  run a script (--watch: reload it on change);
+                                     PARAMS in order or name=value (after -- for -e)
+  ebpftrace [options] TOOL [PARAMS]  run a ready tool (ebpftrace -l scripts lists them)
   ebpftrace                          interactive REPL (on a terminal)
   ebpftrace -l[v] ['PATTERN']        list probes: tracepoint:cat:name, rawtracepoint:name,
                                      kprobe:fn, uprobe:BIN:fn (globs); -v adds their fields
@@ -61,6 +62,9 @@ type config struct {
 	watch    bool
 	buffer   int
 	exports  exportFlags // --metrics, --pprof, --otlp (output.go)
+	// params are the script's parameters: the words after FILE.ebt (or
+	// after --), given to the compiler as they are.
+	params []string
 }
 
 // durationFlag is a flag.Value for --duration whose error says what a
@@ -139,9 +143,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			break
 		}
 	}
-	// Flags may follow the script file: `ebpftrace x.ebt -c cmd`.
+	// Flags may follow the script file: `ebpftrace x.ebt -c cmd`; after
+	// `--` every word is the script's.
 	var rest []string
+	dashes := false
 	for {
+		n := len(args)
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				io.WriteString(stderr, usage)
@@ -149,6 +156,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 				fs.PrintDefaults()
 			}
 			return nil, err
+		}
+		if used := n - fs.NArg(); used > 0 && args[used-1] == "--" {
+			rest, dashes = append(rest, fs.Args()...), true
+			break
 		}
 		if fs.NArg() == 0 {
 			break
@@ -159,7 +170,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	c.listSet = set["l"]
-	if err := c.check(set, rest); err != nil {
+	if err := c.check(set, rest, dashes); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -167,16 +178,19 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 
 // check refuses flag values and combinations that make no sense, before
 // anything is done.
-func (c *config) check(set map[string]bool, rest []string) error {
+func (c *config) check(set map[string]bool, rest []string, dashes bool) error {
 	switch {
-	case len(rest) > 1:
-		return fmt.Errorf("one script file at a time (got %s)", strings.Join(rest, " "))
-	case len(rest) == 1 && c.program != "":
-		return errors.New("give either -e PROGRAM or a script FILE, not both")
-	case len(rest) == 1 && rest[0] == "":
+	case c.program != "" && dashes:
+		c.params = rest
+	case len(rest) > 0 && c.program != "":
+		return errors.New("give either -e PROGRAM or a script FILE, not both (parameters of -e go after --)")
+	case len(rest) > 0 && rest[0] == "":
 		return errors.New("the script file name is empty")
-	case len(rest) == 1:
-		c.file = rest[0]
+	case len(rest) > 0:
+		c.file, c.params = rest[0], rest[1:]
+	}
+	if len(c.params) > 0 && c.listSet {
+		return fmt.Errorf("-l lists probes and exits: it takes no parameters (got %s)", strings.Join(c.params, " "))
 	}
 	if set["e"] && strings.TrimSpace(c.program) == "" {
 		return errors.New("-e: the program is empty")

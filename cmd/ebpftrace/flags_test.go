@@ -20,7 +20,9 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-e", ""}, "-e: the program is empty"},
 		{[]string{"-e", " \n"}, "-e: the program is empty"},
 		{[]string{"-e", "x", "f.ebt"}, "not both"},
-		{[]string{"a.ebt", "b.ebt"}, "one script file at a time"},
+		{[]string{"a.ebt", "b.ebt"}, ""}, // b.ebt is a parameter of a.ebt
+		{[]string{"-e", "x", "--", "1"}, ""},
+		{[]string{"-l", "x", "--", "f.ebt", "1"}, "takes no parameters"},
 		{[]string{""}, "the script file name is empty"},
 
 		{[]string{"-e", "x", "-c", "true"}, ""},
@@ -93,6 +95,26 @@ func TestParseFlagsValues(t *testing.T) {
 	}
 	if c.file != "x.ebt" || c.cmd != "ls -l" || c.duration != 90*time.Second || c.buffer != 8192 || c.format != "json" {
 		t.Errorf("parsed %+v", c)
+	}
+	// Parameters: the words after the script, flags between them
+	// parsed; after -- none is a flag.
+	for _, tt := range []struct {
+		args         []string
+		file, params string
+	}{
+		{[]string{"opensnoop", "1234", "-c", "ls", "name=x"}, "opensnoop", "1234 name=x"},
+		{[]string{"x.ebt", "--", "-5", "-c"}, "x.ebt", "-5 -c"},
+		{[]string{"--", "x.ebt", "7"}, "x.ebt", "7"},
+		{[]string{"-e", "p", "--", "7", "-p"}, "", "7 -p"},
+	} {
+		c, err := parseFlags(tt.args, io.Discard)
+		if err != nil {
+			t.Errorf("parseFlags(%q): %v", tt.args, err)
+			continue
+		}
+		if c.file != tt.file || strings.Join(c.params, " ") != tt.params {
+			t.Errorf("parseFlags(%q): file %q params %q, want %q %q", tt.args, c.file, c.params, tt.file, tt.params)
+		}
 	}
 	var help strings.Builder
 	if _, err := parseFlags([]string{"-h"}, &help); !errors.Is(err, flag.ErrHelp) {

@@ -75,8 +75,11 @@ goroutine.blocked().filter(reason == "sleep").by(goid, stack).count().as("where"
 							t.Errorf("%s: no shortest duration", kind)
 							continue
 						}
-						if d, _ := strconv.Atoi(m[1]); d < 30e6 {
-							t.Errorf("%s blocked %d ns at least, less than its 30 ms", kind, d)
+						// The waker's 30 ms sleep starts before the blocked
+						// goroutine parks, and its timer may fire a little
+						// early on a loaded VM: 95 % of it is the floor.
+						if d, _ := strconv.Atoi(m[1]); d < 30e6*95/100 {
+							t.Errorf("%s blocked %d ns at least, less than 95%% of its 30 ms", kind, d)
 						}
 					}
 				}

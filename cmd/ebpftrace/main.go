@@ -93,6 +93,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		e := newEnv(c.pid)
 		e.RingBufSize = c.buffer
 		e.Spans = c.exports.otlp != ""
+		e.Params = c.params
 		if child != nil {
 			child.scope(e)
 		}
@@ -100,6 +101,12 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	}
 	env := newScopedEnv()
 	p, err := compiler.Compile(prog, env)
+	var perr *compiler.ParamError
+	if errors.As(err, &perr) {
+		// A mistake on the command line: its usage, as for flags.
+		fmt.Fprintf(stderr, "ebpftrace: %v\n%s", perr, perr.UsageText())
+		return 2
+	}
 	if err != nil {
 		fmt.Fprint(stderr, dsl.Render(err, src))
 		return 1

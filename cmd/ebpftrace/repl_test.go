@@ -97,7 +97,7 @@ func TestCompletion(t *testing.T) {
 		{line: `reads.co`, head: `reads.`, want: []string{"count()"}},
 		// Values and functions inside arguments.
 		{line: `tracepoint("syscalls:sys_enter_openat").filter(pi`, head: `tracepoint("syscalls:sys_enter_openat").filter(`, want: []string{"pid"}},
-		{line: `tracepoint("syscalls:sys_enter_openat").print("%s", st`, head: `tracepoint("syscalls:sys_enter_openat").print("%s", `, want: []string{"str(", "strftime("}},
+		{line: `tracepoint("syscalls:sys_enter_openat").print("%s", st`, head: `tracepoint("syscalls:sys_enter_openat").print("%s", `, want: []string{"str(", "strftime(", "strings.Contains(", "strings.HasPrefix(", "strings.HasSuffix("}},
 		{line: `tracepoint("syscalls:sys_enter_openat").filter(args.count < lim`, head: `tracepoint("syscalls:sys_enter_openat").filter(args.count < `, want: []string{"limit"}},
 		// Probe sources where a statement starts.
 		{line: `tr`, head: ``, want: []string{`tracepoint("`}},

@@ -49,29 +49,79 @@ func TestScripts(t *testing.T) {
 		prog := filepath.Join(t.TempDir(), "uniqueexec")
 		data, _ := os.ReadFile(bin.syscaller)
 		os.WriteFile(prog, data, 0o755)
-		var pid int
+		var pid, pid2 int
+		long := strings.Repeat("x", 200)
+		many := []string{"exec", "/nonexistent-ebpftrace", long}
+		for i := 0; i < 20; i++ {
+			many = append(many, fmt.Sprint(i))
+		}
 		r := traceWhile(t, []string{"execsnoop"}, func() {
 			c := exec.Command(prog, "getppid", "1")
 			c.Run()
 			pid = c.Process.Pid
+			// An exec that fails (ENOENT), with more arguments than are
+			// shown, one longer than is shown.
+			c = exec.Command(prog, many...)
+			c.Run()
+			pid2 = c.Process.Pid
 		})
-		header := "TIME     PID     PPID    PARENT           PATH\n"
-		line := regexp.MustCompile(fmt.Sprintf(`(?m)^\d\d:\d\d:\d\d +%d +%d +\S+ +%s$`, pid, os.Getpid(), regexp.QuoteMeta(prog)))
+		header := "TIME     PID     PPID    COMM             RET ARGS\n"
+		line := regexp.MustCompile(fmt.Sprintf(`(?m)^\d\d:\d\d:\d\d +%d +%d +uniqueexec +0 %s getppid 1$`, pid, os.Getpid(), regexp.QuoteMeta(prog)))
 		if !strings.HasPrefix(r.stdout, header) || !line.MatchString(r.stdout) {
-			t.Errorf("want the header and a line `TIME %d %d <parent> %s`, got:\n%s", pid, os.Getpid(), prog, r.stdout)
+			t.Errorf("want the header and a line `TIME %d %d uniqueexec 0 %s getppid 1`, got:\n%s", pid, os.Getpid(), prog, r.stdout)
+		}
+		// Its error, and 16 arguments, the long one cut at 127 bytes.
+		args := "/nonexistent-ebpftrace " + long[:127] + "… 0 1 2 3 4 5 6 7 8 9 10 11 12 13 …"
+		failed := regexp.MustCompile(fmt.Sprintf(`(?m)^\d\d:\d\d:\d\d +%d +%d +uniqueexec +-2 %s$`, pid2, os.Getpid(), regexp.QuoteMeta(args)))
+		if !failed.MatchString(r.stdout) {
+			t.Errorf("want a line `TIME %d %d uniqueexec -2 %s`, got:\n%s", pid2, os.Getpid(), args, r.stdout)
 		}
 		// -f json: structured fields named after the script's bindings.
 		r = traceWhile(t, []string{"-f", "json", "execsnoop"}, func() { exec.Command(prog, "getppid", "1").Run() })
-		if !strings.Contains(r.stdout, `"ppid":`+fmt.Sprint(os.Getpid())) || !strings.Contains(r.stdout, `"path":"`+prog+`"`) ||
-			!regexp.MustCompile(`"time":"\d\d:\d\d:\d\d"`).MatchString(r.stdout) {
-			t.Errorf("json lacks time, ppid and path fields:\n%s", r.stdout)
+		if !strings.Contains(r.stdout, `"ppid":`+fmt.Sprint(os.Getpid())) || !strings.Contains(r.stdout, `"argv":"`+prog+` getppid 1"`) ||
+			!strings.Contains(r.stdout, `"ret":0`) || !regexp.MustCompile(`"time":"\d\d:\d\d:\d\d"`).MatchString(r.stdout) {
+			t.Errorf("json lacks time, ppid, ret and argv fields:\n%s", r.stdout)
 		}
 	})
 
 	t.Run("opensnoop", func(t *testing.T) {
-		r := trace(t, "", "opensnoop", "-c", "cat /etc/hostname").mustSucceed(t)
-		if !regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d +\d+ +cat +0x[0-9a-f]+ +/etc/hostname$`).MatchString(r.stdout) {
-			t.Errorf("no `TIME PID cat FLAGS /etc/hostname` line:\n%s", r.stdout)
+		missing := filepath.Join(t.TempDir(), "missing")
+		r := trace(t, "", "opensnoop", "-c", bin.syscaller+" open /etc/hostname "+missing).mustSucceed(t)
+		// syscaller prints the fd each open returned.
+		fd := regexp.MustCompile(`(?m)^/etc/hostname (\d+)$`).FindStringSubmatch(r.stdout)
+		if fd == nil {
+			t.Fatalf("syscaller did not open /etc/hostname:\n%s", r.stdout)
+		}
+		for _, want := range []string{
+			`(?m)^TIME +PID +COMM +FD ERR FLAGS +PATH$`,
+			fmt.Sprintf(`(?m)^\d\d:\d\d:\d\d +\d+ +syscaller +%s +0 +0x80000 +/etc/hostname$`, fd[1]),
+			fmt.Sprintf(`(?m)^\d\d:\d\d:\d\d +\d+ +syscaller +-1 +2 +0x80000 +%s$`, regexp.QuoteMeta(missing)),
+		} {
+			if !regexp.MustCompile(want).MatchString(r.stdout) {
+				t.Errorf("no line matching %s:\n%s", want, r.stdout)
+			}
+		}
+	})
+
+	t.Run("opensnoop PID", func(t *testing.T) {
+		// The parameter: only this process's opens show.
+		mine := filepath.Join(t.TempDir(), "mine")
+		r := traceWhile(t, []string{"opensnoop", fmt.Sprint(os.Getpid())}, func() {
+			os.Open(mine)
+			exec.Command("cat", "/etc/hostname").Run()
+		})
+		if !regexp.MustCompile(fmt.Sprintf(`(?m)^\d\d:\d\d:\d\d +%d +\S+ +-1 +2 +0x80000 +%s$`, os.Getpid(), regexp.QuoteMeta(mine))).MatchString(r.stdout) {
+			t.Errorf("no line for %s opened by %d:\n%s", mine, os.Getpid(), r.stdout)
+		}
+		if strings.Contains(r.stdout, " cat ") {
+			t.Errorf("another process's opens show:\n%s", r.stdout)
+		}
+		// A parameter too many, of the wrong type, or unknown: the usage.
+		for _, args := range [][]string{{"opensnoop", "1", "2"}, {"opensnoop", "bash"}, {"opensnoop", "pid=1"}} {
+			r := trace(t, "", args...)
+			if r.code != 2 || !strings.Contains(r.stderr, "Usage: ebpftrace opensnoop [PID]") || !strings.Contains(r.stderr, "target ") {
+				t.Errorf("%q: exit %d, want 2 and the usage:\n%s", args, r.code, r.stderr)
+			}
 		}
 	})
 
@@ -100,19 +150,26 @@ func TestScripts(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ln.Close()
+		// The listener sees the source port the kernel picked.
+		sports := make(chan int, 1)
 		go func() {
 			for {
 				c, err := ln.Accept()
 				if err != nil {
 					return
 				}
+				select {
+				case sports <- c.RemoteAddr().(*net.TCPAddr).Port:
+				default:
+				}
 				c.Close()
 			}
 		}()
 		port := ln.Addr().(*net.TCPAddr).Port
 		r := trace(t, "", "tcpconnect", "-c", fmt.Sprintf("%s connect 127.0.0.1:%d", bin.syscaller, port)).mustSucceed(t)
-		if !regexp.MustCompile(fmt.Sprintf(`(?m)^\d\d:\d\d:\d\d +\d+ +syscaller +127\.0\.0\.1 +127\.0\.0\.1 +%d$`, port)).MatchString(r.stdout) {
-			t.Errorf("no connection line to port %d:\n%s", port, r.stdout)
+		sport := <-sports
+		if !regexp.MustCompile(fmt.Sprintf(`(?m)^\d\d:\d\d:\d\d +\d+ +syscaller +127\.0\.0\.1 +%d +127\.0\.0\.1 +%d$`, sport, port)).MatchString(r.stdout) {
+			t.Errorf("no connection line from port %d to port %d:\n%s", sport, port, r.stdout)
 		}
 	})
 

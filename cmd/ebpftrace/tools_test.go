@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -249,7 +250,8 @@ func TestSyscallLatency(t *testing.T) {
 	}
 }
 
-// TestKillsnoop: kill(1) sends SIGTERM to a sleeping process.
+// TestKillsnoop: kill(1) sends SIGTERM to a sleeping process, which
+// works (RESULT 0); a signal number that does not exist fails (EINVAL).
 func TestKillsnoop(t *testing.T) {
 	needRoot(t)
 	kill, err := exec.LookPath("kill")
@@ -263,9 +265,14 @@ func TestKillsnoop(t *testing.T) {
 	defer target.Process.Kill()
 	r := trace(t, "", "killsnoop", "-c", fmt.Sprintf("%s -s TERM %d", kill, target.Process.Pid)).mustSucceed(t)
 	target.Wait()
-	want := regexp.MustCompile(fmt.Sprintf(`(?m)^%s +\d+ +kill +15 +%d$`, clockLine, target.Process.Pid))
-	if !strings.HasPrefix(r.stdout, "TIME     PID     COMM             SIG  TPID\n") || !want.MatchString(r.stdout) {
-		t.Errorf("want the header and `TIME PID kill 15 %d`:\n%s", target.Process.Pid, r.stdout)
+	want := regexp.MustCompile(fmt.Sprintf(`(?m)^%s +\d+ +kill +15 +%d +0$`, clockLine, target.Process.Pid))
+	if !strings.HasPrefix(r.stdout, "TIME     PID     COMM             SIG  TPID    RESULT\n") || !want.MatchString(r.stdout) {
+		t.Errorf("want the header and `TIME PID kill 15 %d 0`:\n%s", target.Process.Pid, r.stdout)
+	}
+	r = trace(t, "", "killsnoop", "-c", fmt.Sprintf("%s kill %d 99", bin.syscaller, os.Getpid())).mustSucceed(t)
+	want = regexp.MustCompile(fmt.Sprintf(`(?m)^%s +\d+ +syscaller +99 +%d +-22$`, clockLine, os.Getpid()))
+	if !want.MatchString(r.stdout) {
+		t.Errorf("want `TIME PID syscaller 99 %d -22`:\n%s", os.Getpid(), r.stdout)
 	}
 }
 
@@ -320,7 +327,7 @@ func listenBacklog0(t *testing.T, family int, addr syscall.Sockaddr) (int, func(
 
 // TestTcpretrans: SYNs to a listener whose accept queue is full are
 // dropped and sent again; each retransmit shows with the listener as the
-// remote end, in state SYN_SENT (2), over IPv4 and IPv6.
+// remote end, in state SYN_SENT, over IPv4 and IPv6.
 func TestTcpretrans(t *testing.T) {
 	needRoot(t)
 	port4, close4 := listenBacklog0(t, syscall.AF_INET, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}})
@@ -354,8 +361,8 @@ func TestTcpretrans(t *testing.T) {
 		t.Errorf("header:\n%s", r.stdout)
 	}
 	for _, want := range []string{
-		fmt.Sprintf(`(?m)^%s +127\.0\.0\.1:\d+ +127\.0\.0\.1:%d +2$`, clockLine, port4),
-		fmt.Sprintf(`(?m)^%s +::1:\d+ +::1:%d +2$`, clockLine, port6),
+		fmt.Sprintf(`(?m)^%s +127\.0\.0\.1:\d+ +127\.0\.0\.1:%d +SYN_SENT$`, clockLine, port4),
+		fmt.Sprintf(`(?m)^%s +::1:\d+ +::1:%d +SYN_SENT$`, clockLine, port6),
 	} {
 		if !regexp.MustCompile(want).MatchString(r.stdout) {
 			t.Errorf("no line matching %s:\n%s", want, r.stdout)
@@ -382,13 +389,130 @@ func TestTcpconnect6(t *testing.T) {
 		}
 	}()
 	port := ln.Addr().(*net.TCPAddr).Port
+	sport := 0
 	r := traceWhile(t, []string{"tcpconnect"}, func() {
 		if c, err := net.Dial("tcp6", ln.Addr().String()); err == nil {
+			sport = c.LocalAddr().(*net.TCPAddr).Port
 			c.Close()
 		}
 	})
-	want := regexp.MustCompile(fmt.Sprintf(`(?m)^%s +%d +\S+ +::1 +::1 +%d$`, clockLine, os.Getpid(), port))
+	want := regexp.MustCompile(fmt.Sprintf(`(?m)^%s +%d +\S+ +::1 +%d +::1 +%d$`, clockLine, os.Getpid(), sport, port))
 	if !want.MatchString(r.stdout) {
-		t.Errorf("no line `TIME %d COMM ::1 ::1 %d`:\n%s", os.Getpid(), port, r.stdout)
+		t.Errorf("no line `TIME %d COMM ::1 %d ::1 %d`:\n%s", os.Getpid(), sport, port, r.stdout)
 	}
+}
+
+// besideBpftrace runs bpftrace's tool (/usr/sbin/NAME.bt) and ours at
+// once while act runs, and returns what each printed; ok is false when
+// bpftrace or its tool is not installed. bpftrace's tool is ready once it
+// printed ready (its BEGIN runs after every probe is attached).
+func besideBpftrace(t *testing.T, name, ready string, act func()) (ours, theirs string, ok bool) {
+	t.Helper()
+	tool := "/usr/sbin/" + name + ".bt"
+	if _, err := os.Stat(tool); err != nil {
+		return "", "", false
+	}
+	if _, err := exec.LookPath("bpftrace"); err != nil {
+		return "", "", false
+	}
+	var btOut lockedBuffer
+	bt := exec.Command("bpftrace", tool)
+	bt.Stdout, bt.Stderr = &btOut, &btOut
+	if err := bt.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer bt.Process.Kill()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(btOut.String(), ready) {
+		if time.Now().After(deadline) {
+			t.Fatalf("bpftrace %s did not start:\n%s", tool, btOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r := traceWhile(t, []string{name}, act)
+	bt.Process.Signal(syscall.SIGINT)
+	bt.Wait()
+	return r.stdout, btOut.String(), true
+}
+
+// columns returns, for each line of out whose column pidCol is pid, the
+// columns cols joined by spaces (the last one takes the rest of the line).
+func columns(out string, pid, pidCol int, cols ...int) []string {
+	var rows []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) <= pidCol || f[pidCol] != strconv.Itoa(pid) {
+			continue
+		}
+		var row []string
+		for i, c := range cols {
+			if c >= len(f) {
+				row = append(row, "")
+				continue
+			}
+			if i == len(cols)-1 {
+				row = append(row, strings.Join(f[c:], " "))
+				continue
+			}
+			row = append(row, f[c])
+		}
+		rows = append(rows, strings.Join(row, " "))
+	}
+	return rows
+}
+
+// TestSnoopsBesideBpftrace: opensnoop and killsnoop see what bpftrace's
+// opensnoop.bt and killsnoop.bt see, line for line, for a process the
+// test runs (opens that work and fail, a kill that works and one that
+// fails); execsnoop shows the arguments bpftrace's execsnoop.bt shows.
+func TestSnoopsBesideBpftrace(t *testing.T) {
+	needRoot(t)
+	missing := filepath.Join(t.TempDir(), "missing")
+	var pid int
+	run := func(args ...string) func() {
+		return func() {
+			c := exec.Command(bin.syscaller, args...)
+			c.Run()
+			pid = c.Process.Pid
+		}
+	}
+	t.Run("opensnoop", func(t *testing.T) {
+		ours, theirs, ok := besideBpftrace(t, "opensnoop", "Hit Ctrl-C", run("open", "/etc/hostname", missing, "/"))
+		if !ok {
+			t.Skip("skipped: bpftrace or /usr/sbin/opensnoop.bt is not installed")
+		}
+		// Ours: TIME PID COMM FD ERR FLAGS PATH; bpftrace's: PID COMM FD ERR PATH.
+		a, b := columns(ours, pid, 1, 3, 4, 6), columns(theirs, pid, 0, 2, 3, 4)
+		if len(a) < 3 || strings.Join(a, "\n") != strings.Join(b, "\n") {
+			t.Errorf("FD ERR PATH of process %d:\nours:\n%s\nbpftrace's:\n%s", pid, strings.Join(a, "\n"), strings.Join(b, "\n"))
+		}
+		if !slices.Contains(a, "-1 2 "+missing) {
+			t.Errorf("no failed open of %s:\n%s", missing, strings.Join(a, "\n"))
+		}
+	})
+	t.Run("killsnoop", func(t *testing.T) {
+		ours, theirs, ok := besideBpftrace(t, "killsnoop", "Hit Ctrl-C", func() {
+			run("kill", strconv.Itoa(os.Getpid()), "0")()
+			run("kill", strconv.Itoa(os.Getpid()), "99")()
+		})
+		if !ok {
+			t.Skip("skipped: bpftrace or /usr/sbin/killsnoop.bt is not installed")
+		}
+		// Ours: TIME PID COMM SIG TPID RESULT; bpftrace's the same.
+		a, b := columns(ours, pid, 1, 3, 4, 5), columns(theirs, pid, 1, 3, 4, 5)
+		if len(a) != 1 || strings.Join(a, "\n") != strings.Join(b, "\n") || a[0] != fmt.Sprintf("99 %d -22", os.Getpid()) {
+			t.Errorf("SIG TPID RESULT of process %d:\nours:\n%s\nbpftrace's:\n%s", pid, strings.Join(a, "\n"), strings.Join(b, "\n"))
+		}
+	})
+	t.Run("execsnoop", func(t *testing.T) {
+		ours, theirs, ok := besideBpftrace(t, "execsnoop", "TIME(ms)", run("getppid", "1"))
+		if !ok {
+			t.Skip("skipped: bpftrace or /usr/sbin/execsnoop.bt is not installed")
+		}
+		// Ours: TIME PID PPID COMM RET ARGS; bpftrace's: TIME(ms) PID ARGS.
+		a, b := columns(ours, pid, 1, 5), columns(theirs, pid, 1, 2)
+		if len(a) != 1 || strings.Join(a, "\n") != strings.Join(b, "\n") || a[0] != bin.syscaller+" getppid 1" {
+			t.Errorf("ARGS of process %d:\nours:\n%s\nbpftrace's:\n%s", pid, strings.Join(a, "\n"), strings.Join(b, "\n"))
+		}
+	})
 }

@@ -6,6 +6,9 @@
 //	syscaller last N             call getppid N times, the last one just before exiting
 //	syscaller sleep D            sleep for D (e.g. 30s), then exit
 //	syscaller connect ADDR       open a TCP connection to ADDR (host:port), then close it
+//	syscaller open P1 P2…        openat each path read-only, keeping them open; print each fd or -errno
+//	syscaller kill PID SIG       kill(PID, SIG) once; print its result (0 or -errno)
+//	syscaller exec PATH ARG…     execve(PATH, [PATH ARG…]); when it fails, print -errno and exit 1
 package main
 
 import (
@@ -19,7 +22,7 @@ import (
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: syscaller getppid N | reads FILE SIZE… | last N | sleep D | connect ADDR")
+		fmt.Fprintln(os.Stderr, "usage: syscaller getppid N | reads FILE SIZE… | last N | sleep D | connect ADDR | open PATH… | kill PID SIG | exec PATH ARG…")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -66,6 +69,34 @@ func main() {
 		}
 		fmt.Println("connected to", c.RemoteAddr())
 		c.Close()
+	case "open":
+		for _, p := range os.Args[2:] {
+			// syscall.Open is one openat(AT_FDCWD, p, …).
+			fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+			if err != nil {
+				fmt.Printf("%s %d\n", p, -int(err.(syscall.Errno)))
+				continue
+			}
+			fmt.Printf("%s %d\n", p, fd)
+		}
+	case "kill":
+		if len(os.Args) != 4 {
+			fail(fmt.Errorf("kill takes PID SIG"))
+		}
+		pid, err1 := strconv.Atoi(os.Args[2])
+		sig, err2 := strconv.Atoi(os.Args[3])
+		if err1 != nil || err2 != nil {
+			fail(fmt.Errorf("kill takes two numbers"))
+		}
+		res := 0
+		if _, _, e := syscall.RawSyscall(syscall.SYS_KILL, uintptr(pid), uintptr(sig), 0); e != 0 {
+			res = -int(e)
+		}
+		fmt.Printf("kill %d %d: %d\n", pid, sig, res)
+	case "exec":
+		err := syscall.Exec(os.Args[2], os.Args[2:], os.Environ())
+		fmt.Printf("exec %s: %d\n", os.Args[2], -int(err.(syscall.Errno)))
+		os.Exit(1)
 	case "sleep":
 		d, err := time.ParseDuration(os.Args[2])
 		if err != nil {

@@ -93,6 +93,8 @@ var wantTestEvents = []string{
 	"syscalls:sys_enter_open",
 	"syscalls:sys_enter_openat",
 	"syscalls:sys_enter_openat2",
+	"syscalls:sys_exit_execve",
+	"syscalls:sys_exit_openat",
 }
 
 func TestFSEvents(t *testing.T) {
