@@ -51,6 +51,7 @@ func TestLanguageErrors(t *testing.T) {
 		{`begin().print("%s", pid[1:])`, "1:24", "only strings are sliced here", ""},
 		// join
 		{`begin().print("%s", join(comm))`, "1:26", "join takes the address of a NULL-terminated array", ""},
+		{open + `.print("%s", join(args.filename))`, "1:58", "not const char *", "a char * is one string: read it with str()"},
 		{open + `.print("%s", join(args.flags, comm))`, "1:70", "separator must be a constant string", ""},
 		{open + `.print("%s", join(args.flags, "123456789"))`, "1:70", "separator is at most 8 bytes", ""},
 		// tables

@@ -335,6 +335,13 @@ func typeJoin(cc *chainCtx, e *dsl.Call) (*Type, error) {
 	if t.Kind != TPtr && t.Kind != TInt {
 		return nil, dsl.Errorf(e.Args[0].Position(), "join takes the address of a NULL-terminated array of string pointers (args.argv), not %s", t)
 	}
+	// A pointer whose C type is known must point to pointers: a char *
+	// is one string, whose bytes would be read as addresses.
+	if t.Kind == TPtr && t.CType != "" && strings.Count(t.CType, "*") < 2 {
+		err := dsl.Errorf(e.Args[0].Position(), "join takes the address of a NULL-terminated array of string pointers (args.argv), not %s", t.CType)
+		err.Hint = "a char * is one string: read it with str()"
+		return nil, err
+	}
 	sep := " "
 	if len(e.Args) == 2 {
 		st := cc.types[e.Args[1]]

@@ -370,7 +370,9 @@ func syntaxError(toks []lexer.Token, err error, exprMode bool) *offError {
 	closer := map[string]string{"(": ")", "[": "]", "{": "}"}[top.tok.Value]
 	// posMap.err appends where the opener is.
 	var oe *offError
-	if (top.call || top.tok.Value == "{") && !tok.EOF() && tok.Type != tSep && !(tok.Type == tOp && (tok.Value == ")" || tok.Value == "]" || tok.Value == "}")) {
+	// Arguments and elements are separated by commas; an index is one
+	// expression (or lo:hi), so "," is no way on there.
+	if (top.call && top.tok.Value == "(" || top.tok.Value == "{") && !tok.EOF() && tok.Type != tSep && !(tok.Type == tOp && (tok.Value == ")" || tok.Value == "]" || tok.Value == "}")) {
 		oe = msg(`expected "," or %q to close %q`, closer, top.tok.Value)
 	} else {
 		oe = msg("expected %q to close %q", closer, top.tok.Value)

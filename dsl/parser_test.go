@@ -490,6 +490,8 @@ func TestErrors(t *testing.T) {
 		{`f(a b)`, "1:5", `unexpected name b; expected "," or ")" to close "(" at 1:2`},
 		{"a()\n\n  b(1,\n    2 3)", "4:7", `unexpected literal 3; expected "," or ")" to close "(" at 3:4`},
 		{`a[1`, "1:4", `unexpected end of input; expected "]" to close "[" at 1:2`},
+		{`a[1, 2]`, "1:4", `unexpected ","; expected "]" to close "[" at 1:2`},
+		{`[]int{1 2}`, "1:9", `unexpected literal 2; expected "," or "}" to close "{" at 1:6`},
 		{`(a]`, "1:3", `unexpected "]"; expected ")" to close "(" at 1:1`},
 		{`f(a; b)`, "1:4", `unexpected ";"; expected ")" to close "(" at 1:2`},
 		{`a)`, "1:2", `unexpected ")" with no matching "("`},
