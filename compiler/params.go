@@ -49,7 +49,9 @@ func (e *ParamError) UsageText() string {
 		b.WriteString("\n")
 	}
 	if len(e.Params) == 0 {
-		b.WriteString("it takes no parameters\n")
+		if !strings.Contains(e.Msg, "takes no parameters") {
+			b.WriteString("it takes no parameters\n")
+		}
 		return b.String()
 	}
 	b.WriteString("parameters, in this order or as name=value:\n")
