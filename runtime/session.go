@@ -31,6 +31,10 @@ type Session struct {
 	rd    *ringbuf.Reader
 	dec   *decoder
 
+	// cpid is the -c command's pid once SetCommandPID told the probes,
+	// for the --watch versions after this one.
+	cpid atomic.Int64
+
 	mu    sync.Mutex // serialises calls to the sinks
 	sinks []sink.Sink
 	// carried are the values of earlier --watch versions, by aggregation
@@ -276,6 +280,7 @@ func (s *Session) live(src sink.Source) {
 
 // SetCommandPID tells the probes the pid of the -c command (cpid).
 func (s *Session) SetCommandPID(pid int) error {
+	s.cpid.Store(int64(pid))
 	if s.prog.Control == "" {
 		return nil
 	}
@@ -289,6 +294,9 @@ func (s *Session) SetCommandPID(pid int) error {
 	}
 	return nil
 }
+
+// CommandPID is the pid SetCommandPID was given; 0 before.
+func (s *Session) CommandPID() int { return int(s.cpid.Load()) }
 
 // stopProbes sets the control word, then waits for the programs already
 // past it to finish (a few microseconds).

@@ -117,3 +117,23 @@ func TestHandOverStacks(t *testing.T) {
 		t.Errorf("want the old version's kernel stack, named, with its 3 calls:\n%s", out)
 	}
 }
+
+// TestWatchCommandPID: a version loaded while the -c command runs knows
+// its pid too (cpid), not only the first one.
+func TestWatchCommandPID(t *testing.T) {
+	needRoot(t)
+	w := &watched{t: t, script: filepath.Join(t.TempDir(), "v.ebt")}
+	w.write(`tracepoint("syscalls:sys_enter_getppid").count()` + "\n")
+	w.cmd = exec.Command(bin.ebpftrace, "--watch", w.script, "-c", bin.syscaller+" sleep 4s")
+	w.cmd.Stdout = &w.out
+	w.stderr = startAndWaitAttached(t, w.cmd)()
+	t.Cleanup(func() { w.cmd.Process.Kill() })
+	w.reload(`tracepoint("syscalls:sys_enter_exit_group").print("cpid=%d pid=%d", cpid, pid)`+"\n", 1)
+	if err := w.cmd.Wait(); err != nil {
+		t.Fatalf("%v\n%s", err, w.stderr())
+	}
+	m := regexp.MustCompile(`cpid=(\d+) pid=(\d+)`).FindStringSubmatch(w.out.String())
+	if m == nil || m[1] == "0" || m[1] != m[2] {
+		t.Errorf("want the command's exit with cpid equal to its pid in the reloaded version:\n%s\n%s", w.out.String(), w.stderr())
+	}
+}

@@ -169,6 +169,14 @@ func watch(ctx context.Context, file string, src []byte, sess *ebpfrt.Session, n
 				fmt.Fprint(stderr, dsl.Render(err, &dsl.Source{Name: file, Text: string(c.text)}))
 				continue
 			}
+			// The -c command runs on: the new version's cpid is its pid.
+			if pid := cur.sess.CommandPID(); pid != 0 {
+				if err := next.SetCommandPID(pid); err != nil {
+					fmt.Fprintf(stderr, "ebpftrace: --watch: %v; the previous version keeps running\n", err)
+					next.Close()
+					continue
+				}
+			}
 			cur.sess.HandOver(next)
 			cur.cancel()
 			if err := <-cur.done; err != nil {
