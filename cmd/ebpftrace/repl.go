@@ -186,6 +186,7 @@ func (r *repl) eval(text string) {
 
 	var child *command
 	env := r.env(r.c.pid)
+	env.Spans = r.c.exports.otlp != ""
 	if r.c.cmd != "" && r.c.dump == "" {
 		var err error
 		child, err = newCommand(r.c.cmd, r.stderr)
@@ -206,7 +207,17 @@ func (r *repl) eval(text string) {
 		dumpAsm(r.stdout, p)
 		return
 	}
-	sess, err := start(p, outputOptions(r.c.format, r.stdout, r.stderr))
+	// Each input is a run of its own for the exporters too: metrics are
+	// served while it runs, the profile and the spans are done when it
+	// ends, and the prompt comes back at once.
+	out, err := openOutputs(r.c.exports, r.c.format, r.c.duration, p, r.stdout, r.stderr)
+	if err != nil {
+		fmt.Fprintf(r.stderr, "ebpftrace: %v\n", err)
+		return
+	}
+	out.linger = false
+	defer out.close(ctx, 0)
+	sess, err := start(p, out.opts)
 	if err != nil {
 		fmt.Fprint(r.stderr, r.render(err, p.Source.Text, text))
 		return

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -509,6 +511,62 @@ func TestBindingsFoundByTheLexer(t *testing.T) {
 		}
 		if p, _ := r.compile(in, r.cenv); p == nil {
 			t.Errorf("%s does not compile with its bindings:\n%s", in, out)
+		}
+	}
+}
+
+// TestREPLExporters: in the REPL each input is a run for the exporters:
+// --metrics serves its counts while it runs and stops with it, and the
+// next input serves its own.
+func TestREPLExporters(t *testing.T) {
+	needRoot(t)
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("skipped: tmux is not installed (apt-get install tmux); the REPL test types into a tmux pane")
+	}
+	dir := t.TempDir()
+	caller := filepath.Join(dir, "replcaller")
+	if data, err := os.ReadFile(bin.syscaller); err != nil || os.WriteFile(caller, data, 0o755) != nil {
+		t.Fatal("cannot copy syscaller")
+	}
+	p := &tmuxREPL{t: t, sock: filepath.Join(dir, "tmux.sock"), target: "repl"}
+	p.tmux("-f", "/dev/null", "new-session", "-d", "-s", "keep", "sleep 3600")
+	t.Cleanup(func() { exec.Command("tmux", "-S", p.sock, "kill-server").Run() })
+	p.tmux("set-option", "-g", "remain-on-exit", "on")
+	p.tmux("new-session", "-d", "-s", "repl", "-x", "220", "-y", "50",
+		fmt.Sprintf("exec env EBPFTRACE_HISTORY=%s %s --metrics 127.0.0.1:0", shellQuote(filepath.Join(dir, "history")), shellQuote(bin.ebpftrace)))
+	p.waitFor("the prompt", atPrompt)
+	serving := regexp.MustCompile(`Serving metrics at (http://\S+/metrics)`)
+	for i, n := range []int{4, 7} {
+		p.fresh()
+		p.typeText(`tracepoint("syscalls:sys_enter_getppid").filter(comm == "replcaller").count().export("calls")`)
+		p.keys("Enter")
+		screen := p.waitForText("Attached 1 probe")
+		m := serving.FindStringSubmatch(screen)
+		if m == nil {
+			t.Fatalf("input %d: no metrics address:\n%s", i+1, screen)
+		}
+		if out, err := exec.Command(caller, "getppid", strconv.Itoa(n)).CombinedOutput(); err != nil {
+			t.Fatalf("syscaller: %v\n%s", err, out)
+		}
+		want := fmt.Sprintf("calls_total %d\n", n)
+		var body string
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(body, want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("input %d: %s lacks %q:\n%s", i+1, m[1], want, body)
+			}
+			time.Sleep(100 * time.Millisecond)
+			if resp, err := http.Get(m[1]); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				body = string(b)
+			}
+		}
+		p.keys("C-c")
+		p.waitFor("the prompt after Ctrl-C", func(s string) bool { return strings.Contains(s, fmt.Sprintf("@count: %d", n)) && atPrompt(s) })
+		if resp, err := http.Get(m[1]); err == nil {
+			resp.Body.Close()
+			t.Errorf("input %d: %s still answers after its run ended", i+1, m[1])
 		}
 	}
 }
