@@ -197,7 +197,7 @@ func (cc *chainCtx) genAggregation(call *dsl.Call) {
 	// R0 points at this CPU's value; the kind wants the value in a
 	// register that is not R0–R3.
 	rv := asm.R4
-	if u.value != nil && !k.Histogram() {
+	if u.value != nil {
 		if v.inReg {
 			rv = v.reg
 		} else {

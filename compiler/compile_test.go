@@ -107,11 +107,11 @@ func TestMapChoice(t *testing.T) {
 		{".sum(args.flags)", ebpf.PerCPUArray, 4, 8, 1},
 		{".avg(args.flags)", ebpf.PerCPUArray, 4, 16, 1},
 		{".stats(args.flags)", ebpf.PerCPUArray, 4, 32, 1},
-		{".hist(args.flags)", ebpf.PerCPUArray, 4, 8, 66},
-		{".lhist(args.flags, 0, 100, 10)", ebpf.PerCPUArray, 4, 8, 12},
+		{".hist(args.flags)", ebpf.PerCPUArray, 4, 16, 66},
+		{".lhist(args.flags, 0, 100, 10)", ebpf.PerCPUArray, 4, 16, 12},
 		{".by(comm).count()", ebpf.PerCPUHash, 16, 8, MaxKeys},
 		{".by(comm, pid).max(args.mode)", ebpf.PerCPUHash, 24, 16, MaxKeys},
-		{".by(str(args.filename)).hist(args.flags)", ebpf.PerCPUHash, 72, 8, MaxKeys},
+		{".by(str(args.filename)).hist(args.flags)", ebpf.PerCPUHash, 72, 16, MaxKeys},
 	}
 	for _, tt := range tests {
 		p, err := compile(t, open+tt.chain)

@@ -275,6 +275,11 @@ uprobe(%[1]q, "main.nap").latency(uretprobe(%[1]q, "main.nap")).hist(elapsed).ex
 	prom.await(t, `naps_total{comm="testdata-naps"}`, 20)
 	prom.await(t, "nap_duration_seconds_count", 20)
 	p99 := prom.await(t, "histogram_quantile(0.99, nap_duration_seconds_bucket)", math.NaN())
+	// The sum of the naps' durations: the 100 ms they slept, and not
+	// much more (a nap is a sleep and a return).
+	if sum := prom.await(t, "nap_duration_seconds_sum", math.NaN()); sum < 0.1 || sum > 0.1+20*0.02 {
+		t.Errorf("nap_duration_seconds_sum = %gs, want the 100 ms of the 20 naps and less than 20 ms more each", sum)
+	}
 	r := tr.stop(t)
 
 	// The terminal output goes on alongside: the same histogram, printed.

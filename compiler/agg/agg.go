@@ -41,8 +41,8 @@ type Kind struct {
 	// R0 (histograms). R1 and R2 are scratch.
 	Bucket func(e Emitter, p Params)
 	// Update emits the code that folds the value in register v into this
-	// CPU's value at R0 (for histograms, the value is the bucket's count
-	// and v is unused). R1–R3 are scratch; v is not R0–R3.
+	// CPU's value at R0 (for histograms, the value of the value's bucket).
+	// R1–R3 are scratch; v is not R0–R3.
 	Update func(e Emitter, v asm.Register, signed bool)
 	// Decode reads one CPU's raw value (Words words) of bucket b.
 	Decode func(raw []byte, b int) Value
@@ -231,8 +231,17 @@ func (v *Value) Total() uint64 {
 	return t
 }
 
-// mergeBuckets adds src's buckets into dst's.
+// histUpdate is a histogram bucket's update: one more event, and its
+// value added to the bucket's sum (exporters publish the sum of every
+// value; a bucket's bounds alone cannot give it).
+func histUpdate(e Emitter, v asm.Register, _ bool) {
+	IncWord(e, 0)
+	AddWord(e, 8, v)
+}
+
+// mergeBuckets adds src's buckets and sum into dst's.
 func mergeBuckets(dst *Value, src Value) {
+	dst.Sum += src.Sum
 	for len(dst.Buckets) < len(src.Buckets) {
 		dst.Buckets = append(dst.Buckets, 0)
 	}
@@ -241,9 +250,10 @@ func mergeBuckets(dst *Value, src Value) {
 	}
 }
 
-// bucketValue is a histogram's raw value: the count of bucket b.
+// bucketValue is a histogram's raw value of bucket b: its count, and the
+// sum of the values it counted.
 func bucketValue(raw []byte, b int) Value {
-	v := Value{Buckets: make([]uint64, b+1)}
+	v := Value{Buckets: make([]uint64, b+1), Sum: int64(Word(raw, 1))}
 	v.Buckets[b] = Word(raw, 0)
 	return v
 }

@@ -141,13 +141,14 @@ func TestMerge(t *testing.T) {
 			}
 		}
 	}
+	// A bucket's raw value is its count, then the sum of its values.
 	h := kind(t, "hist")
 	var got Value
-	h.Merge(&got, h.Decode([]byte{2, 0, 0, 0, 0, 0, 0, 0}, 3), false)
-	h.Merge(&got, h.Decode([]byte{1, 0, 0, 0, 0, 0, 0, 0}, 1), false)
-	h.Merge(&got, h.Decode([]byte{5, 0, 0, 0, 0, 0, 0, 0}, 3), false)
-	if len(got.Buckets) != 4 || got.Buckets[1] != 1 || got.Buckets[3] != 7 || got.Total() != 8 {
-		t.Errorf("hist merge: %v", got.Buckets)
+	h.Merge(&got, h.Decode([]byte{2, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0}, 3), false)
+	h.Merge(&got, h.Decode([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 1), false)
+	h.Merge(&got, h.Decode([]byte{5, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0}, 3), false)
+	if len(got.Buckets) != 4 || got.Buckets[1] != 1 || got.Buckets[3] != 7 || got.Total() != 8 || got.Sum != 17 {
+		t.Errorf("hist merge: %v, sum %d", got.Buckets, got.Sum)
 	}
 }
 

@@ -19,7 +19,7 @@ const histBuckets = 66
 func init() {
 	Register(&Kind{
 		Name: "hist", Usage: "hist(x)", Doc: "power-of-two histogram of x",
-		Value: true, Words: 1,
+		Value: true, Words: 2,
 		Buckets: func(Params) int { return histBuckets },
 		Bucket: func(e Emitter, _ Params) {
 			done := e.Label("bucket")
@@ -33,7 +33,7 @@ func init() {
 			}
 			e.Mark(done)
 		},
-		Update:       func(e Emitter, _ asm.Register, _ bool) { IncWord(e, 0) },
+		Update:       histUpdate,
 		Decode:       bucketValue,
 		Merge:        func(dst *Value, src Value, _ bool) { mergeBuckets(dst, src) },
 		Order:        func(v *Value) int64 { return int64(v.Total()) },

@@ -15,7 +15,7 @@ import (
 func init() {
 	Register(&Kind{
 		Name: "lhist", Usage: "lhist(x, min, max, step)", Doc: "linear histogram of x",
-		Value: true, Params: 3, Words: 1,
+		Value: true, Params: 3, Words: 2,
 		CheckParams: func(p Params) (int, string) {
 			switch {
 			case p.Step <= 0:
@@ -44,7 +44,7 @@ func init() {
 			e.Emit(asm.Div.Reg(asm.R1, asm.R2), asm.Add.Imm(asm.R1, 1), asm.Mov.Reg(asm.R0, asm.R1))
 			e.Mark(done)
 		},
-		Update:       func(e Emitter, _ asm.Register, _ bool) { IncWord(e, 0) },
+		Update:       histUpdate,
 		Decode:       bucketValue,
 		Merge:        func(dst *Value, src Value, _ bool) { mergeBuckets(dst, src) },
 		Order:        func(v *Value) int64 { return int64(v.Total()) },

@@ -14,7 +14,7 @@ func init() {
 	hist, _ := Lookup("hist")
 	Register(&Kind{
 		Name: "quantiles", Usage: "quantiles(x)", Doc: "count, p50, p90 and p99 of x (from a power-of-two histogram)",
-		Value: true, Words: 1,
+		Value: true, Words: hist.Words,
 		Buckets: hist.Buckets, Bucket: hist.Bucket, Update: hist.Update, Decode: hist.Decode, Merge: hist.Merge,
 		Order: func(v *Value) int64 { return int64(v.Total()) },
 		Text: func(v *Value) string {

@@ -31,7 +31,7 @@ func BenchmarkScrape(b *testing.B) {
 	}{
 		{"count", "count", func(i int) agg.Value { return agg.Value{Count: int64(i)} }},
 		// 8 buckets published per key (one empty below, 7 with values).
-		{"hist", "hist", func(i int) agg.Value { return buckets(map[int]uint64{10: 1, 12: uint64(i), 16: 3}) }},
+		{"hist", "hist", func(i int) agg.Value { return buckets(map[int]uint64{10: 1, 12: uint64(i), 16: 3}, int64(i)*3000) }},
 	} {
 		b.Run(tt.name, func(b *testing.B) {
 			a := aggOf(b, tt.kind, tt.kind, "bench", "comm", "pid")

@@ -30,9 +30,10 @@ type metricDef struct {
 	labels []string
 	order  []int
 	signed bool
-	// scale turns a value into the published unit (1e-9: ns to seconds).
-	scale float64
-	// bounds are the `le` of each bucket, scaled; +Inf for the open one.
+	// per is how many of a value's units make one published unit (1e9:
+	// ns to seconds); a division, so that 18e6 ns is 0.018 s exactly.
+	per float64
+	// bounds are the `le` of each bucket, in the published unit; +Inf for the open one.
 	bounds []float64
 	// pow2 histograms publish a range of buckets that grows with the
 	// values seen; others publish every bucket.
@@ -40,14 +41,14 @@ type metricDef struct {
 }
 
 func newMetricDef(a *compiler.Aggregation) *metricDef {
-	m := &metricDef{kind: a.Kind.Metric, signed: a.Signed, scale: 1}
+	m := &metricDef{kind: a.Kind.Metric, signed: a.Signed, per: 1}
 	base := a.Export
 	if base == "" {
 		base = DefaultPrefix + sanitize(a.Name)
 	}
 	unit := ""
 	if a.Duration {
-		m.scale = 1e-9
+		m.per = 1e9
 		unit = " in seconds"
 		if !strings.HasSuffix(base, "_seconds") {
 			base += "_seconds"
@@ -70,7 +71,7 @@ func newMetricDef(a *compiler.Aggregation) *metricDef {
 			_, hi := a.Kind.BucketBounds(i, a.Params)
 			b := math.Inf(1)
 			if v, err := strconv.ParseFloat(hi, 64); err == nil && hi != "" {
-				b = v * m.scale
+				b = v / m.per
 			}
 			m.bounds[i] = b
 		}
@@ -243,10 +244,10 @@ func (m *metricDef) collect(ch chan<- prom.Metric, st *aggState, rows []sink.Row
 		case agg.Counter:
 			s.value = float64(v.Count) // count()
 			if st.a.Kind.Value {
-				s.value = m.num(v.Sum) * m.scale // sum(x)
+				s.value = m.num(v.Sum) / m.per // sum(x)
 			}
 		case agg.Histogram:
-			s.count, s.sum = v.Total(), math.NaN()
+			s.count, s.sum = v.Total(), m.num(v.Sum)/m.per
 			var cum uint64
 			for b := 0; b < first && b < len(v.Buckets); b++ {
 				cum += v.Buckets[b]
@@ -264,11 +265,11 @@ func (m *metricDef) collect(ch chan<- prom.Metric, st *aggState, rows []sink.Row
 			}
 			s.bucket = bucketPtrs[i*nb : (i+1)*nb]
 		case agg.Summary:
-			s.count, s.sum = uint64(v.Count), m.num(v.Sum)*m.scale
+			s.count, s.sum = uint64(v.Count), m.num(v.Sum)/m.per
 			if v.Count > 0 {
 				mn, mx := &samples[i*per+1], &samples[i*per+2]
-				mn.desc, mn.labels, mn.kind, mn.value = m.minDesc, ls, agg.Gauge, m.num(v.Min)*m.scale
-				mx.desc, mx.labels, mx.kind, mx.value = m.maxDesc, ls, agg.Gauge, m.num(v.Max)*m.scale
+				mn.desc, mn.labels, mn.kind, mn.value = m.minDesc, ls, agg.Gauge, m.num(v.Min)/m.per
+				mx.desc, mx.labels, mx.kind, mx.value = m.maxDesc, ls, agg.Gauge, m.num(v.Max)/m.per
 				ch <- mn
 				ch <- mx
 			}
@@ -276,7 +277,7 @@ func (m *metricDef) collect(ch chan<- prom.Metric, st *aggState, rows []sink.Row
 			if v.Count == 0 {
 				continue // no value yet: no gauge
 			}
-			s.value = m.gaugeValue(st.a.Kind, v) * m.scale
+			s.value = m.gaugeValue(st.a.Kind, v) / m.per
 		}
 		ch <- s
 	}

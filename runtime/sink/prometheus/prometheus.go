@@ -12,8 +12,8 @@
 //
 //	count()              counter   name_total
 //	sum(x)               counter   name_total
-//	hist(x), lhist(…),   histogram name_bucket{le=…}, name_count, name_sum (NaN:
-//	quantiles(x)                   the kernel keeps counts per bucket only)
+//	hist(x), lhist(…),   histogram name_bucket{le=…}, name_count, name_sum
+//	quantiles(x)
 //	avg(x), min, max     gauge     name
 //	stats(x)             summary   name_count, name_sum; gauges name_min, name_max
 //

@@ -66,12 +66,12 @@ func snapOf(a *compiler.Aggregation, rows ...sink.Row) *sink.Snapshot {
 func row(v agg.Value, key ...sink.Value) sink.Row { return sink.Row{Key: key, Value: v} }
 
 // buckets makes a histogram value with count c in each bucket index.
-func buckets(idx map[int]uint64) agg.Value {
+func buckets(idx map[int]uint64, sum int64) agg.Value {
 	n := 0
 	for i := range idx {
 		n = max(n, i+1)
 	}
-	v := agg.Value{Buckets: make([]uint64, n)}
+	v := agg.Value{Buckets: make([]uint64, n), Sum: sum}
 	for i, c := range idx {
 		v.Buckets[i] = c
 	}
@@ -142,8 +142,8 @@ read_bytes_total{fd="3",filename="/etc/passwd"} -5
 		{
 			name: "a histogram of nanoseconds: seconds, buckets from one below the smallest to the largest",
 			aggs: []*compiler.Aggregation{lat},
-			// [2^21, 2^22) ns: 3 values; [2^23, 2^24): 1.
-			rows: map[*compiler.Aggregation][]sink.Row{lat: {row(buckets(map[int]uint64{23: 3, 25: 1}))}},
+			// [2^21, 2^22) ns: 3 values; [2^23, 2^24): 1; 18 ms in all.
+			rows: map[*compiler.Aggregation][]sink.Row{lat: {row(buckets(map[int]uint64{23: 3, 25: 1}, 18e6))}},
 			want: `
 # HELP wait_seconds ebpftrace @hist: hist(x) in seconds, at <input>:1:1
 # TYPE wait_seconds histogram
@@ -152,14 +152,14 @@ wait_seconds_bucket{le="0.004194304"} 3
 wait_seconds_bucket{le="0.008388608"} 3
 wait_seconds_bucket{le="0.016777216"} 4
 wait_seconds_bucket{le="+Inf"} 4
-wait_seconds_sum NaN
+wait_seconds_sum 0.018
 wait_seconds_count 4
 `,
 		},
 		{
 			name: "lhist publishes all its buckets",
 			aggs: []*compiler.Aggregation{lh},
-			rows: map[*compiler.Aggregation][]sink.Row{lh: {row(buckets(map[int]uint64{2: 5, 4: 1}))}},
+			rows: map[*compiler.Aggregation][]sink.Row{lh: {row(buckets(map[int]uint64{2: 5, 4: 1}, 5*15+35))}},
 			want: `
 # HELP sizes ebpftrace @lhist: lhist(x, min, max, step), at <input>:1:1
 # TYPE sizes histogram
@@ -168,7 +168,7 @@ sizes_bucket{le="10"} 0
 sizes_bucket{le="20"} 5
 sizes_bucket{le="30"} 5
 sizes_bucket{le="+Inf"} 6
-sizes_sum NaN
+sizes_sum 110
 sizes_count 6
 `,
 		},
