@@ -670,19 +670,7 @@ func (cc *chainCtx) genStringCompare(e *dsl.Binary, onFalse string) {
 		if len(lit) > xt.Size {
 			lit = lit[:xt.Size]
 		}
-		for i := 0; i < len(lit); {
-			n := 8
-			for n > len(lit)-i {
-				n /= 2
-			}
-			var buf [8]byte
-			copy(buf[:], lit[i:i+n])
-			want := int64(binary.LittleEndian.Uint64(buf[:]))
-			g.emit(asm.LoadMem(asm.R1, asm.R10, bx+int16(i), sizeOf(n)))
-			g.movImm(asm.R2, want)
-			g.emit(asm.JNE.Reg(asm.R1, asm.R2, ne))
-			i += n
-		}
+		cc.compareBytes(asm.R10, int(bx), lit, ne, asm.R1, asm.R2)
 	} else {
 		by := g.alloc(yt.Size)
 		g.zero(by, (yt.Size+7)&^7)

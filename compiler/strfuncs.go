@@ -249,7 +249,7 @@ func (cc *chainCtx) genStrPredicate(e *dsl.Call, onFalse string) {
 	switch e.Name {
 	case "strings.HasPrefix":
 		if pt.Const != nil {
-			cc.compareBytes(asm.R1, sOff, []byte(*pt.Const), onFalse)
+			cc.compareBytes(asm.R1, sOff, []byte(*pt.Const), onFalse, asm.R4, asm.R5)
 			break
 		}
 		// for i := 0; i < len(p); i++ { if p[i] == 0 {yes}; if s[i] != p[i] {no} }
@@ -282,7 +282,7 @@ func (cc *chainCtx) genStrPredicate(e *dsl.Call, onFalse string) {
 			asm.Ja.Label(loop))
 		g.mark(found)
 		g.emit(asm.JLT.Imm(asm.R2, int32(len(lit)), onFalse), asm.Add.Reg(asm.R1, asm.R2))
-		cc.compareBytes(asm.R1, sOff-len(lit), lit, onFalse)
+		cc.compareBytes(asm.R1, sOff-len(lit), lit, onFalse, asm.R4, asm.R5)
 	case "strings.Contains":
 		lit := []byte(*pt.Const)
 		if len(lit) == 0 {
@@ -296,7 +296,7 @@ func (cc *chainCtx) genStrPredicate(e *dsl.Call, onFalse string) {
 			asm.Mov.Reg(asm.R3, asm.R1), asm.Add.Reg(asm.R3, asm.R2),
 			asm.LoadMem(asm.R4, asm.R3, int16(sOff), asm.Byte),
 			asm.JEq.Imm(asm.R4, 0, onFalse))
-		cc.compareBytes(asm.R3, sOff, lit, next)
+		cc.compareBytes(asm.R3, sOff, lit, next, asm.R4, asm.R5)
 		g.emit(asm.Ja.Label(yes))
 		g.mark(next)
 		g.emit(asm.Add.Imm(asm.R2, 1), asm.Ja.Label(loop))
@@ -304,9 +304,9 @@ func (cc *chainCtx) genStrPredicate(e *dsl.Call, onFalse string) {
 	g.mark(yes)
 }
 
-// compareBytes jumps to ne unless the bytes at base+off are want. It
-// uses R4 and R5.
-func (cc *chainCtx) compareBytes(base asm.Register, off int, want []byte, ne string) {
+// compareBytes jumps to ne unless the bytes at base+off are want, read
+// in 8/4/2/1-byte loads into scratch registers r and k.
+func (cc *chainCtx) compareBytes(base asm.Register, off int, want []byte, ne string, r, k asm.Register) {
 	g := cc.g
 	for i := 0; i < len(want); {
 		n := 8
@@ -315,9 +315,9 @@ func (cc *chainCtx) compareBytes(base asm.Register, off int, want []byte, ne str
 		}
 		var buf [8]byte
 		copy(buf[:], want[i:i+n])
-		g.emit(asm.LoadMem(asm.R4, base, int16(off+i), sizeOf(n)))
-		g.movImm(asm.R5, int64(binary.LittleEndian.Uint64(buf[:])))
-		g.emit(asm.JNE.Reg(asm.R4, asm.R5, ne))
+		g.emit(asm.LoadMem(r, base, int16(off+i), sizeOf(n)))
+		g.movImm(k, int64(binary.LittleEndian.Uint64(buf[:])))
+		g.emit(asm.JNE.Reg(r, k, ne))
 		i += n
 	}
 }

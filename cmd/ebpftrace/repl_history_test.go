@@ -1,10 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -92,21 +90,12 @@ func TestHistoryFileWrite(t *testing.T) {
 // it was.
 func TestREPLHistoryLink(t *testing.T) {
 	needRoot(t)
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("skipped: tmux is not installed (apt-get install tmux); the REPL test types into a tmux pane")
-	}
 	dir := t.TempDir()
 	target := filepath.Join(dir, "precious")
 	os.WriteFile(target, []byte("keep me\n"), 0o644)
 	link := filepath.Join(dir, "history")
 	os.Symlink(target, link)
-	p := &tmuxREPL{t: t, sock: filepath.Join(dir, "tmux.sock"), target: "repl"}
-	p.tmux("-f", "/dev/null", "new-session", "-d", "-s", "keep", "sleep 3600")
-	t.Cleanup(func() { exec.Command("tmux", "-S", p.sock, "kill-server").Run() })
-	p.tmux("set-option", "-g", "remain-on-exit", "on")
-	p.tmux("new-session", "-d", "-s", "repl", "-x", "220", "-y", "50",
-		fmt.Sprintf("exec env EBPFTRACE_HISTORY=%s %s", shellQuote(link), shellQuote(bin.ebpftrace)))
-	p.waitFor("the prompt", atPrompt)
+	p := startTmuxREPL(t, dir, link, "")
 	for _, in := range []string{"n := 1", ":dump", "m := n + 1"} {
 		p.typeText(in)
 		p.keys("Enter")

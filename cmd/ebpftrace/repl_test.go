@@ -316,20 +316,9 @@ func ebtPrograms(t *testing.T) (progs []bpfProg, ok bool) {
 // history kept across a restart.
 func TestREPLInTmux(t *testing.T) {
 	needRoot(t)
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("skipped: tmux is not installed (apt-get install tmux); the REPL test types into a tmux pane")
-	}
 	dir := t.TempDir()
 	hist := filepath.Join(dir, "history")
-	p := &tmuxREPL{t: t, sock: filepath.Join(dir, "tmux.sock"), target: "repl"}
-	// A first session keeps the server up and sets remain-on-exit before
-	// the REPL's pane exists, so that its end can be seen.
-	p.tmux("-f", "/dev/null", "new-session", "-d", "-s", "keep", "sleep 3600")
-	t.Cleanup(func() { exec.Command("tmux", "-S", p.sock, "kill-server").Run() })
-	p.tmux("set-option", "-g", "remain-on-exit", "on")
-	p.tmux("new-session", "-d", "-s", "repl", "-x", "220", "-y", "50",
-		fmt.Sprintf("exec env EBPFTRACE_HISTORY=%s %s", shellQuote(hist), shellQuote(bin.ebpftrace)))
-	p.waitFor("the prompt", atPrompt)
+	p := startTmuxREPL(t, dir, hist, "")
 	pid := p.pid()
 
 	t.Run("complete tracepoint name", func(t *testing.T) {
@@ -470,6 +459,26 @@ func TestREPLInTmux(t *testing.T) {
 	})
 }
 
+// startTmuxREPL starts ebpftrace's REPL (with args, e.g. flags) in a tmux
+// pane of its own server under dir, its history in history, and waits for
+// the prompt. It skips when tmux is missing.
+func startTmuxREPL(t *testing.T, dir, history, args string) *tmuxREPL {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("skipped: tmux is not installed (apt-get install tmux); the REPL test types into a tmux pane")
+	}
+	p := &tmuxREPL{t: t, sock: filepath.Join(dir, "tmux.sock"), target: "repl"}
+	// A first session keeps the server up and sets remain-on-exit before
+	// the REPL's pane exists, so that its end can be seen.
+	p.tmux("-f", "/dev/null", "new-session", "-d", "-s", "keep", "sleep 3600")
+	t.Cleanup(func() { exec.Command("tmux", "-S", p.sock, "kill-server").Run() })
+	p.tmux("set-option", "-g", "remain-on-exit", "on")
+	p.tmux("new-session", "-d", "-s", "repl", "-x", "220", "-y", "50",
+		strings.TrimSpace(fmt.Sprintf("exec env EBPFTRACE_HISTORY=%s %s %s", shellQuote(history), shellQuote(bin.ebpftrace), args)))
+	p.waitFor("the prompt", atPrompt)
+	return p
+}
+
 // shellQuote quotes s for sh.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
@@ -520,21 +529,12 @@ func TestBindingsFoundByTheLexer(t *testing.T) {
 // next input serves its own.
 func TestREPLExporters(t *testing.T) {
 	needRoot(t)
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("skipped: tmux is not installed (apt-get install tmux); the REPL test types into a tmux pane")
-	}
 	dir := t.TempDir()
 	caller := filepath.Join(dir, "replcaller")
 	if data, err := os.ReadFile(bin.syscaller); err != nil || os.WriteFile(caller, data, 0o755) != nil {
 		t.Fatal("cannot copy syscaller")
 	}
-	p := &tmuxREPL{t: t, sock: filepath.Join(dir, "tmux.sock"), target: "repl"}
-	p.tmux("-f", "/dev/null", "new-session", "-d", "-s", "keep", "sleep 3600")
-	t.Cleanup(func() { exec.Command("tmux", "-S", p.sock, "kill-server").Run() })
-	p.tmux("set-option", "-g", "remain-on-exit", "on")
-	p.tmux("new-session", "-d", "-s", "repl", "-x", "220", "-y", "50",
-		fmt.Sprintf("exec env EBPFTRACE_HISTORY=%s %s --metrics 127.0.0.1:0", shellQuote(filepath.Join(dir, "history")), shellQuote(bin.ebpftrace)))
-	p.waitFor("the prompt", atPrompt)
+	p := startTmuxREPL(t, dir, filepath.Join(dir, "history"), "--metrics 127.0.0.1:0")
 	serving := regexp.MustCompile(`Serving metrics at (http://\S+/metrics)`)
 	for i, n := range []int{4, 7} {
 		p.fresh()
