@@ -603,6 +603,13 @@ func TestListAndDump(t *testing.T) {
 	}
 	r = trace(t, "", "-l", "sched_switch").mustSucceed(t)
 	wantLines(t, r, "tracepoint:sched:sched_switch\n")
+	// The stdlib sources list beside the kernel's, their fields with -v.
+	r = trace(t, "", "-l", "http.*").mustSucceed(t)
+	if got := regexp.MustCompile(`(?m)^\S+`).FindAllString(r.stdout, -1); fmt.Sprint(got) != "[http.client http.server]" {
+		t.Errorf("-l http.*: %q", r.stdout)
+	}
+	r = trace(t, "", "-lv", "goroutine.blocked").mustSucceed(t)
+	wantLines(t, r, "goroutine.blocked  one event each time a goroutine", "    uint64   duration   ns from blocking", "    ustack   stack ", "    string   reason ")
 	r = trace(t, "", "--dump", "asm", "-e", `tracepoint("syscalls:sys_enter_getppid").count()`).mustSucceed(t)
 	wantLines(t, r, "ebt_p0 tracepoint:syscalls:sys_enter_getppid", "Call FnMapLookupElem", "; 1:42 count")
 	r = trace(t, "", "--dump", "ast", "-e", `tracepoint("a:b").filter(args->x & 1).count()`).mustSucceed(t)

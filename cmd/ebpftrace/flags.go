@@ -23,7 +23,8 @@ usage:
   ebpftrace [options] TOOL [PARAMS]  run a ready tool (ebpftrace -l scripts lists them)
   ebpftrace                          interactive REPL (on a terminal)
   ebpftrace -l[v] ['PATTERN']        list probes: tracepoint:cat:name, rawtracepoint:name,
-                                     kprobe:fn, uprobe:BIN:fn (globs); -v adds their fields
+                                     kprobe:fn, uprobe:BIN:fn, http.server… (globs);
+                                     -v adds their fields
 
 examples:
   ebpftrace -e 'tracepoint("raw_syscalls:sys_enter").by(comm).count()'

@@ -12,6 +12,8 @@ import (
 	"github.com/ebpftrace/ebpftrace/internal/binpath"
 	"github.com/ebpftrace/ebpftrace/internal/gobin"
 	"github.com/ebpftrace/ebpftrace/scripts"
+	"github.com/ebpftrace/ebpftrace/stdlib"
+	"github.com/ebpftrace/ebpftrace/stdlib/pack"
 
 	"github.com/ebpftrace/ebpftrace/internal/tracefs"
 )
@@ -67,6 +69,9 @@ func listProbesVerbose(pattern string, verbose bool, stdout, stderr io.Writer) i
 			lines = append(lines, listBTF(spec, kind, glob, verbose)...)
 		}
 	}
+	if kind == "" {
+		lines = append(lines, listStdlib(glob, verbose)...)
+	}
 	for _, l := range lines {
 		fmt.Fprintln(stdout, l)
 	}
@@ -109,6 +114,40 @@ func listTracepoints(glob string, verbose bool) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// listStdlib lists the stdlib sources (http.server, goroutine.blocked…)
+// whose names match glob, with what they trace; verbose adds their
+// fields: name, type and what each is.
+func listStdlib(glob string, verbose bool) []string {
+	var out []string
+	for _, src := range stdlib.Sources() {
+		if !tracefs.Glob(glob, src.Name) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%-18s %s", src.Name, src.Doc))
+		if !verbose {
+			continue
+		}
+		if src.Versions != "" {
+			out = append(out, "    // "+src.Versions)
+		}
+		for _, f := range src.Schema.Fields {
+			out = append(out, fmt.Sprintf("    %-8s %-10s %s", stdlibType(f), f.Name, f.Doc))
+		}
+	}
+	return out
+}
+
+// stdlibType is a stdlib field's type as a chain sees it.
+func stdlibType(f pack.Field) string {
+	switch f.Kind {
+	case pack.Unsigned:
+		return fmt.Sprintf("uint%d", 8*f.Size)
+	case pack.Signed:
+		return fmt.Sprintf("int%d", 8*f.Size)
+	}
+	return f.Kind.String()
 }
 
 // listBTF lists raw tracepoints (btf_trace_* typedefs) and kernel
